@@ -1,0 +1,218 @@
+//! The `mba` command line: parses flags, calls the library, prints. No solving happens here.
+
+use std::path::PathBuf;
+
+use clap::parser::ValueSource;
+use clap::{ArgMatches, Args, FromArgMatches, Parser, Subcommand};
+
+use crate::error::{MbaError, Result};
+use crate::library::generate::{GeneratorParams, generate_instance};
+use crate::library::{Instance, Settings};
+use crate::selection::greedy::{ChainOrder, DeviceOrder, ForeignPool};
+use crate::solve::{PsMethod, SolveReport, device_gains, select, solve_with_gains};
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "mba",
+    version,
+    about = "Multi-user AI model downloading by model broadcasting and assembling"
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Write a synthetic muNet-like instance.
+    Generate(GenerateArgs),
+    /// Parameter selection, then every power-control scheme, on one instance.
+    Solve(SolveArgs),
+}
+
+#[derive(Args, Debug)]
+pub struct GenerateArgs {
+    #[command(flatten)]
+    pub params: GeneratorParams,
+    /// Seed of the library, task draws and gains.
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+    /// A TOML file whose `[generator]` table sets the defaults; flags given override it.
+    #[arg(long)]
+    pub config: Option<PathBuf>,
+    /// Output file (JSON); standard output when absent.
+    #[arg(short, long)]
+    pub output: Option<PathBuf>,
+}
+
+#[derive(Args, Debug)]
+pub struct SolveArgs {
+    /// Instance file (JSON, SPEC §6).
+    pub instance: PathBuf,
+    /// Settings (TOML): `[system]`, `[greedy]`, `[exact]`.
+    #[arg(long)]
+    pub config: Option<PathBuf>,
+    /// Parameter-selection algorithm.
+    #[arg(long, value_enum, default_value_t = PsMethod::Greedy)]
+    pub ps: PsMethod,
+    /// Seed for gains the instance does not fix.
+    #[arg(long, default_value_t = 0)]
+    pub channel_seed: u64,
+    /// Print the solution as JSON.
+    #[arg(long)]
+    pub json: bool,
+    /// Greedy chain order (overrides the config).
+    #[arg(long, value_enum)]
+    pub chain_order: Option<ChainOrder>,
+    /// Greedy device order (overrides the config).
+    #[arg(long, value_enum)]
+    pub device_order: Option<DeviceOrder>,
+    /// Where greedy replacement blocks come from (overrides the config).
+    #[arg(long, value_enum)]
+    pub foreign: Option<ForeignPool>,
+    /// Time limit for `bnb` and `mip`, seconds (overrides the config).
+    #[arg(long)]
+    pub time_limit: Option<f64>,
+    /// Node limit for `bnb` and `mip` (overrides the config).
+    #[arg(long)]
+    pub node_limit: Option<u64>,
+}
+
+/// Parse the process arguments and run; the error carries the exit code.
+pub fn run_from_args() -> Result<()> {
+    let matches = <Cli as clap::CommandFactory>::command().get_matches();
+    let cli = Cli::from_arg_matches(&matches).map_err(|e| e.exit())?;
+    let sub = matches.subcommand().map(|(_, m)| m);
+    match cli.command {
+        Command::Generate(args) => generate(args, sub.expect("subcommand")),
+        Command::Solve(args) => solve(args),
+    }
+}
+
+fn load_settings(path: Option<&PathBuf>) -> Result<Settings> {
+    match path {
+        Some(p) => Settings::load(p),
+        None => Ok(Settings::default()),
+    }
+}
+
+/// Config `[generator]` values, with flags given on the command line taking precedence.
+fn merged_generator(args: &GenerateArgs, m: &ArgMatches) -> Result<GeneratorParams> {
+    let Some(path) = &args.config else {
+        return Ok(args.params);
+    };
+    let base = Settings::load(path)?.generator;
+    let mut merged = serde_json::to_value(base).expect("params serialise");
+    let flags = serde_json::to_value(args.params).expect("params serialise");
+    for (key, value) in flags.as_object().expect("object") {
+        if m.value_source(key) == Some(ValueSource::CommandLine) {
+            merged[key] = value.clone();
+        }
+    }
+    Ok(serde_json::from_value(merged).expect("same shape"))
+}
+
+fn generate(args: GenerateArgs, m: &ArgMatches) -> Result<()> {
+    let params = merged_generator(&args, m)?;
+    params
+        .validate("--")
+        .map_err(|e| MbaError::flag(&e.field, e.reason))?;
+    let inst = generate_instance(&params, args.seed);
+    match &args.output {
+        Some(path) => {
+            inst.save(path)?;
+            eprintln!(
+                "wrote {} (M = {}, N = {}, K = {})",
+                path.display(),
+                params.models,
+                params.blocks,
+                params.devices
+            );
+        }
+        None => println!(
+            "{}",
+            serde_json::to_string_pretty(&inst.to_file()).expect("serialises")
+        ),
+    }
+    Ok(())
+}
+
+fn solve(args: SolveArgs) -> Result<()> {
+    let mut settings = load_settings(args.config.as_ref())?;
+    settings.greedy.chain_order = args.chain_order.unwrap_or(settings.greedy.chain_order);
+    settings.greedy.device_order = args.device_order.unwrap_or(settings.greedy.device_order);
+    settings.greedy.foreign = args.foreign.unwrap_or(settings.greedy.foreign);
+    if let Some(t) = args.time_limit {
+        settings.exact.time_limit_s = t;
+    }
+    if args.node_limit.is_some() {
+        settings.exact.node_limit = args.node_limit;
+    }
+    settings
+        .exact
+        .validate("--")
+        .map_err(|e| MbaError::flag(&e.field.replace('_', "-"), e.reason))?;
+    let inst = Instance::load(&args.instance)?;
+    let ps = select(&inst, &settings, args.ps)?;
+    let gains = device_gains(&inst, &settings, args.channel_seed);
+    let report = solve_with_gains(&inst, &settings, ps, gains);
+    if args.json {
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&report).expect("serialises")
+        );
+    } else {
+        print_table(&inst, &report);
+    }
+    Ok(())
+}
+
+fn fmt_latency(l: Option<f64>) -> String {
+    l.map_or("outage".into(), |x| format!("{:.4} s", x))
+}
+
+fn print_table(inst: &Instance, r: &SolveReport) {
+    let ps = &r.ps;
+    println!(
+        "instance: M = {} models, N = {} blocks, K = {} devices",
+        inst.library.models(),
+        inst.library.blocks(),
+        inst.num_devices()
+    );
+    let order = ps
+        .chain_order
+        .map(|o| format!(", chain order {o:?}"))
+        .unwrap_or_default();
+    println!(
+        "selection ({:?}{order}): {} blocks broadcast, lower bound {}, gap {:.1}%, {:.3} s",
+        ps.method,
+        ps.blocks,
+        ps.lower_bound,
+        100.0 * ps.gap,
+        ps.seconds
+    );
+    println!(
+        "{:>6} {:>6} {:>10} {:>10} {:>12}",
+        "device", "task", "qos", "score", "gain"
+    );
+    for (k, d) in inst.devices.iter().enumerate() {
+        println!(
+            "{:>6} {:>6} {:>10.4} {:>10.4} {:>12.4e}",
+            k, d.task, d.qos, ps.scores[k], r.gains[k]
+        );
+    }
+    println!("{:<22} {:>14} {:>12}", "scheme", "latency", "energy");
+    let s = &r.schemes;
+    for (name, rep) in [
+        ("mba", &s.mba),
+        ("mba_constant_power", &s.mba_constant_power),
+        ("unicast", &s.unicast),
+    ] {
+        println!(
+            "{:<22} {:>14} {:>10.3} J",
+            name,
+            fmt_latency(rep.latency_s),
+            rep.energy_j
+        );
+    }
+}

@@ -1,0 +1,16 @@
+//! `mba`: multi-user AI model downloading by model broadcasting and assembling.
+//!
+//! The modules follow the paper: [`library`] (the AI library, instances, generator),
+//! [`selection`] (parameter selection, Section V), [`power`] (power control, Section VI),
+//! [`channel`] (fading and Monte Carlo), and [`solve`] (one instance end to end).
+
+pub mod backend;
+pub mod channel;
+pub mod cli;
+pub mod error;
+pub mod library;
+pub mod power;
+pub mod selection;
+pub mod solve;
+
+pub use error::{MbaError, Result};

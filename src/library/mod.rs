@@ -1,0 +1,227 @@
+//! The AI library (SPEC §1, §6): models, blocks, reusability scores and shared physical blocks,
+//! plus device requests (instances), system parameters and the synthetic generator.
+
+pub mod config;
+pub mod generate;
+pub mod instance;
+
+pub use config::{Settings, SystemParams};
+pub use instance::{Device, Instance};
+
+use crate::error::FieldError;
+
+/// `M` models of `N` blocks, with `I[t][i][n]` and the physical-block map.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Library {
+    models: usize,
+    blocks: usize,
+    tasks: Vec<String>,
+    /// `scores[(t * M + i) * N + n]` is `I[t][i][n]`.
+    scores: Vec<f64>,
+    /// `canon[i * N + n]`: the lowest model index holding the same physical block at `n`.
+    canon: Vec<u32>,
+}
+
+impl Library {
+    /// Build and validate a library. `scores[t][i][n]`; `block_ids` is `M x N` when given.
+    pub fn new(
+        tasks: Option<Vec<String>>,
+        scores: Vec<Vec<Vec<f64>>>,
+        block_ids: Option<Vec<Vec<i64>>>,
+    ) -> Result<Self, FieldError> {
+        let models = scores.len();
+        if models == 0 {
+            return Err(FieldError::new(
+                "library.scores",
+                "needs at least one task (M >= 1)",
+            ));
+        }
+        if let Some(t) = &tasks {
+            if t.len() != models {
+                return Err(FieldError::new(
+                    "library.tasks",
+                    format!("{} task names but scores has {} tasks", t.len(), models),
+                ));
+            }
+        }
+        let blocks = scores[0].first().map_or(0, |r| r.len());
+        if blocks == 0 {
+            return Err(FieldError::new(
+                "library.scores[0][0]",
+                "needs at least one block (N >= 1)",
+            ));
+        }
+        let mut flat = Vec::with_capacity(models * models * blocks);
+        for (t, per_task) in scores.iter().enumerate() {
+            if per_task.len() != models {
+                return Err(FieldError::new(
+                    format!("library.scores[{t}]"),
+                    format!("has {} models, expected M = {models}", per_task.len()),
+                ));
+            }
+            for (i, row) in per_task.iter().enumerate() {
+                if row.len() != blocks {
+                    return Err(FieldError::new(
+                        format!("library.scores[{t}][{i}]"),
+                        format!("has {} blocks, expected N = {blocks}", row.len()),
+                    ));
+                }
+                for (n, &s) in row.iter().enumerate() {
+                    if !s.is_finite() || s < 0.0 {
+                        return Err(FieldError::new(
+                            format!("library.scores[{t}][{i}][{n}]"),
+                            format!("score {s} must be finite and >= 0"),
+                        ));
+                    }
+                    flat.push(s);
+                }
+            }
+        }
+        let tasks = tasks.unwrap_or_else(|| (0..models).map(|t| format!("task{t}")).collect());
+        let mut lib = Library {
+            models,
+            blocks,
+            tasks,
+            scores: flat,
+            canon: Vec::new(),
+        };
+        lib.canon = lib.canonical_map(block_ids.as_deref())?;
+        Ok(lib)
+    }
+
+    fn canonical_map(&self, block_ids: Option<&[Vec<i64>]>) -> Result<Vec<u32>, FieldError> {
+        let (m, nb) = (self.models, self.blocks);
+        let mut canon: Vec<u32> = (0..m * nb).map(|x| (x / nb) as u32).collect();
+        let Some(ids) = block_ids else {
+            return Ok(canon);
+        };
+        if ids.len() != m {
+            return Err(FieldError::new(
+                "library.block_ids",
+                format!("has {} rows, expected M = {m}", ids.len()),
+            ));
+        }
+        for (i, row) in ids.iter().enumerate() {
+            if row.len() != nb {
+                return Err(FieldError::new(
+                    format!("library.block_ids[{i}]"),
+                    format!("has {} entries, expected N = {nb}", row.len()),
+                ));
+            }
+        }
+        for n in 0..nb {
+            for i in 0..m {
+                let Some(j) = (0..i).find(|&j| ids[j][n] == ids[i][n]) else {
+                    continue;
+                };
+                canon[i * nb + n] = j as u32;
+                if let Some(t) = (0..m).find(|&t| self.score(t, i, n) != self.score(t, j, n)) {
+                    return Err(FieldError::new(
+                        format!("library.block_ids[{i}][{n}]"),
+                        format!(
+                            "models {j} and {i} share block id {} at position {n} but their scores \
+                             for task {t} differ ({} vs {})",
+                            ids[i][n],
+                            self.score(t, j, n),
+                            self.score(t, i, n)
+                        ),
+                    ));
+                }
+            }
+        }
+        Ok(canon)
+    }
+
+    /// `M`: models (= tasks).
+    pub fn models(&self) -> usize {
+        self.models
+    }
+    /// `N`: blocks per model.
+    pub fn blocks(&self) -> usize {
+        self.blocks
+    }
+    pub fn task_name(&self, t: usize) -> &str {
+        &self.tasks[t]
+    }
+    pub fn task_names(&self) -> &[String] {
+        &self.tasks
+    }
+
+    /// `I[t][i][n]`.
+    #[inline]
+    pub fn score(&self, t: usize, i: usize, n: usize) -> f64 {
+        self.scores[(t * self.models + i) * self.blocks + n]
+    }
+
+    /// Scores of every model at every position for task `t`, laid out `[i * N + n]`.
+    #[inline]
+    pub fn task_scores(&self, t: usize) -> &[f64] {
+        let len = self.models * self.blocks;
+        &self.scores[t * len..(t + 1) * len]
+    }
+
+    /// The lowest model index holding the same physical block as `(i, n)`.
+    #[inline]
+    pub fn canonical(&self, i: usize, n: usize) -> usize {
+        self.canon[i * self.blocks + n] as usize
+    }
+
+    /// A dense id of the physical block holding `(i, n)`, in `0..M*N`.
+    #[inline]
+    pub fn physical(&self, i: usize, n: usize) -> usize {
+        self.canonical(i, n) * self.blocks + n
+    }
+
+    /// Whether any two models share a physical block.
+    pub fn has_shared_blocks(&self) -> bool {
+        self.canon
+            .iter()
+            .enumerate()
+            .any(|(x, &c)| c as usize != x / self.blocks)
+    }
+
+    /// The physical-block map in its raw form, `[i * N + n]`.
+    pub fn canonical_map_raw(&self) -> &[u32] {
+        &self.canon
+    }
+
+    /// Best score reachable for task `t` with the whole library: `sum_n max_i I[t][i][n]`.
+    pub fn best_reachable(&self, t: usize) -> f64 {
+        (0..self.blocks)
+            .map(|n| {
+                (0..self.models)
+                    .map(|i| self.score(t, i, n))
+                    .fold(0.0, f64::max)
+            })
+            .sum()
+    }
+
+    /// Score of the task-specific model of `t` for task `t`.
+    pub fn own_score(&self, t: usize) -> f64 {
+        (0..self.blocks).map(|n| self.score(t, t, n)).sum()
+    }
+
+    /// `block_ids` to write back out: `None` when every block is its own.
+    pub fn block_ids(&self) -> Option<Vec<Vec<i64>>> {
+        self.has_shared_blocks().then(|| {
+            (0..self.models)
+                .map(|i| {
+                    (0..self.blocks)
+                        .map(|n| self.canonical(i, n) as i64)
+                        .collect()
+                })
+                .collect()
+        })
+    }
+
+    /// Scores back in nested form `[t][i][n]`.
+    pub fn nested_scores(&self) -> Vec<Vec<Vec<f64>>> {
+        (0..self.models)
+            .map(|t| {
+                (0..self.models)
+                    .map(|i| (0..self.blocks).map(|n| self.score(t, i, n)).collect())
+                    .collect()
+            })
+            .collect()
+    }
+}

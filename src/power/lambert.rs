@@ -1,0 +1,65 @@
+//! The Lambert-W quantity of the optimal power (eq. 11): `w = W0((q - 1)/e) + 1`, computed to full
+//! f64 precision including near the branch point `q -> 0` (SPEC §3, numerics).
+//!
+//! `w` is the positive root of `h(w) = (w - 1) e^w + 1 = q`, which follows from `W e^W = z`.
+//! We start from the branch-point series or the `lambert_w` crate and polish with Newton on `h`,
+//! evaluated without cancellation for small `w`.
+
+/// `h(w) = (w - 1) e^w + 1`, cancellation-free for small `w` (series `sum_{k>=2} (k-1) w^k / k!`).
+pub fn h(w: f64) -> f64 {
+    if w.abs() < 0.25 {
+        let mut term = w; // w^k / k! at k = 1
+        let mut sum = 0.0;
+        for k in 2..=24 {
+            term *= w / k as f64;
+            sum += (k - 1) as f64 * term;
+        }
+        sum
+    } else {
+        (w - 1.0) * w.exp() + 1.0
+    }
+}
+
+/// `expm1(w) / w`, with its limit 1 at `w = 0`.
+pub fn expm1_over(w: f64) -> f64 {
+    if w.abs() < 1e-8 {
+        1.0 + 0.5 * w
+    } else {
+        w.exp_m1() / w
+    }
+}
+
+/// `w(q) = W0((q - 1)/e) + 1` for `q >= 0`, given `ln q` too so huge `q` never overflows.
+pub fn w_of_q(q: f64, ln_q: f64) -> f64 {
+    if q <= 0.0 {
+        return 0.0;
+    }
+    if ln_q > 600.0 {
+        return w_large(ln_q);
+    }
+    let mut w = if q < 1e-2 {
+        // Branch-point series in p = sqrt(2q): W0 + 1 = p - p^2/3 + 11 p^3/72 - 43 p^4/540 + ...
+        let p = (2.0 * q).sqrt();
+        p * (1.0 + p * (-1.0 / 3.0 + p * (11.0 / 72.0 + p * (-43.0 / 540.0 + p * 769.0 / 17280.0))))
+    } else {
+        lambert_w::lambert_w0((q - 1.0) / std::f64::consts::E) + 1.0
+    };
+    for _ in 0..3 {
+        let step = (h(w) - q) / (w * w.exp());
+        if !step.is_finite() {
+            break;
+        }
+        w -= step;
+    }
+    w
+}
+
+/// Large-`q` solve of `ln(w - 1) + w = ln q` (q - 1 ~ q there) by Newton.
+fn w_large(ln_q: f64) -> f64 {
+    let mut w = ln_q - ln_q.ln();
+    for _ in 0..8 {
+        let f = (w - 1.0).ln() + w - ln_q;
+        w -= f / (1.0 / (w - 1.0) + 1.0);
+    }
+    w
+}

@@ -1,0 +1,159 @@
+//! Power control (SPEC §3): optimal MBA power by the Lambert-W closed form (eqs. 11-12),
+//! constant-power MBA, and channel-adaptive unicast. Blocks with equal gains are grouped so one
+//! `beta` solve costs `O(distinct gains)` per iteration.
+
+pub mod lambert;
+mod solve;
+
+use serde::Serialize;
+
+use crate::library::SystemParams;
+
+pub use solve::{constant_power, optimal_power};
+
+/// What one round needs from the system: `B`, `N0`, `Q`, `E`.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Link {
+    pub bandwidth_hz: f64,
+    pub noise_w: f64,
+    pub block_bits: f64,
+    pub energy_j: f64,
+}
+
+impl From<&SystemParams> for Link {
+    fn from(s: &SystemParams) -> Self {
+        Link {
+            bandwidth_hz: s.bandwidth_hz,
+            noise_w: s.noise_w,
+            block_bits: s.block_bits,
+            energy_j: s.energy_j,
+        }
+    }
+}
+
+impl Link {
+    /// `Q ln2 / B`: a block's time is this over its rate in nats/s/Hz.
+    pub fn time_unit(&self) -> f64 {
+        self.block_bits * std::f64::consts::LN_2 / self.bandwidth_hz
+    }
+}
+
+/// Blocks grouped by gain: `count[g]` blocks share `gain[g]`.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct GainGroups {
+    pub gain: Vec<f64>,
+    pub count: Vec<u32>,
+}
+
+impl GainGroups {
+    /// Group per-block gains (exact equality).
+    pub fn from_gains(gains: &[f64]) -> Self {
+        let mut sorted = gains.to_vec();
+        sorted.sort_by(f64::total_cmp);
+        let mut g = GainGroups::default();
+        for x in sorted {
+            if g.gain.last() == Some(&x) {
+                *g.count.last_mut().expect("non-empty") += 1;
+            } else {
+                g.gain.push(x);
+                g.count.push(1);
+            }
+        }
+        g
+    }
+
+    /// Groups from per-device gains and how many blocks each device is the weakest requester of.
+    pub fn from_counts(gains: &[f64], counts: &[u32]) -> Self {
+        let mut g = GainGroups::default();
+        for (&x, &c) in gains.iter().zip(counts) {
+            if c > 0 {
+                g.gain.push(x);
+                g.count.push(c);
+            }
+        }
+        g
+    }
+
+    pub fn num_blocks(&self) -> u64 {
+        self.count.iter().map(|&c| c as u64).sum()
+    }
+
+    /// `E_min = sum_b Q N0 ln2 / (B H_b)`: the energy as `beta -> infinity`.
+    pub fn min_energy(&self, link: &Link) -> f64 {
+        let inv: f64 = self
+            .gain
+            .iter()
+            .zip(&self.count)
+            .map(|(&h, &c)| c as f64 / h)
+            .sum();
+        link.time_unit() * link.noise_w * inv
+    }
+}
+
+/// Why a round cannot be served.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+#[serde(tag = "reason", rename_all = "snake_case")]
+pub enum Outage {
+    /// A block's gain is zero (or not finite): no power delivers it.
+    ZeroGain,
+    /// `E <= E_min`: the budget cannot send every block even at vanishing rate.
+    BudgetBelowMinimum { e_min_j: f64 },
+    /// A fixed constant power needs more energy than the budget.
+    OverBudget { needed_j: f64 },
+}
+
+/// The result of one power-control solve.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PowerPlan {
+    /// Total downloading latency `sum_b T_b`, s; infinite on outage.
+    pub latency_s: f64,
+    /// Energy used, J.
+    pub energy_j: f64,
+    pub outage: Option<Outage>,
+    /// `beta` for optimal PC, the power for constant power.
+    pub level: f64,
+    /// Per group: power (W) and time per block (s), in `GainGroups` order.
+    pub group_power_w: Vec<f64>,
+    pub group_time_s: Vec<f64>,
+}
+
+impl PowerPlan {
+    pub(crate) fn outage(outage: Outage, groups: usize) -> Self {
+        PowerPlan {
+            latency_s: f64::INFINITY,
+            energy_j: 0.0,
+            outage: Some(outage),
+            level: f64::NAN,
+            group_power_w: vec![0.0; groups],
+            group_time_s: vec![f64::INFINITY; groups],
+        }
+    }
+}
+
+/// Channel-adaptive unicast: every device gets its own `N` blocks at its own gain, optimal PC.
+pub fn unicast(link: &Link, device_gains: &[f64], blocks_per_model: usize) -> PowerPlan {
+    optimal_power(
+        link,
+        &GainGroups::from_gains_repeated(device_gains, blocks_per_model as u32),
+    )
+}
+
+impl GainGroups {
+    /// Each gain repeated `times` (unicast's `K x N` blocks).
+    pub fn from_gains_repeated(gains: &[f64], times: u32) -> Self {
+        let mut g = GainGroups::from_gains(gains);
+        g.count.iter_mut().for_each(|c| *c *= times);
+        g
+    }
+}
+
+/// Per-block powers and times from a plan, for blocks whose gains are `block_gains`.
+pub fn per_block(plan: &PowerPlan, groups: &GainGroups, block_gains: &[f64]) -> Vec<(f64, f64)> {
+    block_gains
+        .iter()
+        .map(|h| match groups.gain.binary_search_by(|g| g.total_cmp(h)) {
+            Ok(gi) => (plan.group_power_w[gi], plan.group_time_s[gi]),
+            Err(_) => (0.0, f64::INFINITY),
+        })
+        .collect()
+}

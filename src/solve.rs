@@ -1,0 +1,217 @@
+//! One instance end to end (`mba solve`): parameter selection, then every power-control scheme.
+
+use std::time::Instant;
+
+use serde::Serialize;
+
+use crate::channel::rayleigh_gains;
+use crate::error::{MbaError, Result};
+use crate::library::{Instance, Settings};
+use crate::power::{
+    GainGroups, Link, Outage, PowerPlan, constant_power, optimal_power, per_block, unicast,
+};
+use crate::selection::greedy::greedy;
+use crate::selection::{Selection, exact};
+
+/// Which parameter-selection algorithm.
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, serde::Deserialize, clap::ValueEnum,
+)]
+#[serde(rename_all = "kebab-case")]
+pub enum PsMethod {
+    /// Algorithm 1 (greedy).
+    #[default]
+    Greedy,
+    /// Algorithm 2 (branch and bound with HiGHS LP bounds).
+    Bnb,
+    /// Plain HiGHS MIP on (P2.1).
+    Mip,
+}
+
+/// The PS part of a solution (SPEC §6).
+#[derive(Debug, Clone, Serialize)]
+pub struct PsReport {
+    pub method: PsMethod,
+    pub blocks: usize,
+    pub broadcast: Vec<(usize, usize)>,
+    pub assignment: Vec<Vec<usize>>,
+    pub scores: Vec<f64>,
+    pub lower_bound: usize,
+    pub optimal: bool,
+    pub gap: f64,
+    pub seconds: f64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub chain_order: Option<crate::selection::greedy::ChainOrder>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub nodes: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub lp_solves: Option<u64>,
+}
+
+/// One sent block under optimal PC.
+#[derive(Debug, Clone, Serialize)]
+pub struct BlockReport {
+    pub model: usize,
+    pub position: usize,
+    pub gain: f64,
+    pub power_w: f64,
+    pub time_s: f64,
+    pub requesters: Vec<usize>,
+}
+
+/// One PC scheme's outcome; `latency_s` is `null` on outage.
+#[derive(Debug, Clone, Serialize)]
+pub struct SchemeReport {
+    pub latency_s: Option<f64>,
+    pub energy_j: f64,
+    pub outage: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub outage_reason: Option<Outage>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub blocks: Option<Vec<BlockReport>>,
+}
+
+impl SchemeReport {
+    fn from_plan(plan: &PowerPlan) -> Self {
+        SchemeReport {
+            latency_s: plan.outage.is_none().then_some(plan.latency_s),
+            energy_j: plan.energy_j,
+            outage: plan.outage.is_some(),
+            outage_reason: plan.outage,
+            blocks: None,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Schemes {
+    pub mba: SchemeReport,
+    pub mba_constant_power: SchemeReport,
+    pub unicast: SchemeReport,
+}
+
+/// A whole solution (what `mba solve --json` prints).
+#[derive(Debug, Clone, Serialize)]
+pub struct SolveReport {
+    pub ps: PsReport,
+    pub gains: Vec<f64>,
+    pub schemes: Schemes,
+}
+
+/// Device gains: the instance's where given, the rest Rayleigh-drawn from `channel_seed`.
+pub fn device_gains(inst: &Instance, settings: &Settings, channel_seed: u64) -> Vec<f64> {
+    let mut drawn = vec![0.0; inst.num_devices()];
+    rayleigh_gains(channel_seed, 0, 0, 0, settings.system.path_loss, &mut drawn);
+    inst.devices
+        .iter()
+        .zip(drawn)
+        .map(|(d, g)| d.gain.unwrap_or(g))
+        .collect()
+}
+
+/// Run parameter selection by `method`.
+pub fn select(inst: &Instance, settings: &Settings, method: PsMethod) -> Result<PsReport> {
+    let start = Instant::now();
+    let greedy_result =
+        greedy(inst, &settings.greedy).map_err(|e| MbaError::Solver(format!("greedy: {e}")))?;
+    let report =
+        |sel: Selection, lb: usize, nodes: Option<u64>, lps: Option<u64>, chain| PsReport {
+            method,
+            blocks: sel.num_blocks(),
+            gap: gap(sel.num_blocks(), lb),
+            optimal: sel.num_blocks() == lb,
+            broadcast: sel.broadcast,
+            assignment: sel.assignment,
+            scores: sel.scores,
+            lower_bound: lb,
+            seconds: start.elapsed().as_secs_f64(),
+            chain_order: chain,
+            nodes,
+            lp_solves: lps,
+        };
+    match method {
+        PsMethod::Greedy => {
+            let lb = exact::trivial_lower_bound(inst);
+            Ok(report(
+                greedy_result.selection,
+                lb,
+                None,
+                None,
+                Some(greedy_result.chain_order),
+            ))
+        }
+        PsMethod::Bnb | PsMethod::Mip => {
+            let r = if method == PsMethod::Bnb {
+                exact::branch_and_bound(inst, &settings.exact, greedy_result.selection)?
+            } else {
+                exact::highs_mip(inst, &settings.exact, greedy_result.selection)?
+            };
+            Ok(report(
+                r.selection,
+                r.lower_bound,
+                Some(r.nodes),
+                Some(r.lp_solves),
+                None,
+            ))
+        }
+    }
+}
+
+/// Relative gap `(best - bound) / best`.
+pub fn gap(best: usize, bound: usize) -> f64 {
+    if best == 0 {
+        0.0
+    } else {
+        (best.saturating_sub(bound)) as f64 / best as f64
+    }
+}
+
+/// PS, then optimal PC, constant-power MBA and unicast, for the given device gains.
+pub fn solve_with_gains(
+    inst: &Instance,
+    settings: &Settings,
+    ps: PsReport,
+    gains: Vec<f64>,
+) -> SolveReport {
+    let link = Link::from(&settings.system);
+    let sel = Selection {
+        assignment: ps.assignment.clone(),
+        broadcast: ps.broadcast.clone(),
+        scores: ps.scores.clone(),
+    };
+    let requesters = sel.requesters();
+    let block_gains = sel.block_gains(&gains);
+    let groups = GainGroups::from_gains(&block_gains);
+    let mba_plan = optimal_power(&link, &groups);
+    let mut mba = SchemeReport::from_plan(&mba_plan);
+    let powers = per_block(&mba_plan, &groups, &block_gains);
+    mba.blocks = Some(
+        sel.broadcast
+            .iter()
+            .zip(&block_gains)
+            .zip(powers)
+            .zip(requesters)
+            .map(
+                |((((model, position), &gain), (power_w, time_s)), requesters)| BlockReport {
+                    model: *model,
+                    position: *position,
+                    gain,
+                    power_w,
+                    time_s,
+                    requesters,
+                },
+            )
+            .collect(),
+    );
+    let constant = constant_power(&link, &groups, settings.system.constant_power_w);
+    let uni = unicast(&link, &gains, inst.library.blocks());
+    SolveReport {
+        ps,
+        gains,
+        schemes: Schemes {
+            mba,
+            mba_constant_power: SchemeReport::from_plan(&constant),
+            unicast: SchemeReport::from_plan(&uni),
+        },
+    }
+}
