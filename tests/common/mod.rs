@@ -1,0 +1,80 @@
+//! Helpers shared by the integration tests.
+#![allow(dead_code)]
+
+use std::path::PathBuf;
+use std::process::{Command, Output};
+use std::sync::Arc;
+
+use mba::library::generate::{GeneratorParams, Popularity, generate_instance};
+use mba::library::{Device, Instance, Library};
+
+/// Run the built `mba` binary.
+pub fn mba(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_mba"))
+        .args(args)
+        .output()
+        .expect("mba runs")
+}
+
+/// A scratch directory unique to one test.
+pub fn scratch(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("mba-test-{}-{name}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).expect("scratch dir");
+    dir
+}
+
+/// Small random instances covering K = 1, N = 1, M > K, shared tasks and shared blocks.
+pub fn small_instances(count: u64, max_physical: usize) -> Vec<Instance> {
+    let mut out = Vec::new();
+    let mut seed = 0;
+    while (out.len() as u64) < count {
+        seed += 1;
+        let m = 1 + (seed % 4) as usize;
+        let n = 1 + (seed / 4 % 4) as usize;
+        if m * n > max_physical {
+            continue;
+        }
+        let popularity =
+            [Popularity::Distinct, Popularity::Uniform, Popularity::Zipf][(seed % 3) as usize];
+        let k = match popularity {
+            Popularity::Distinct => 1 + (seed / 16 % m as u64) as usize,
+            _ => 1 + (seed / 16 % 5) as usize,
+        };
+        let p = GeneratorParams {
+            models: m,
+            blocks: n,
+            devices: k,
+            clusters: 1 + (seed % 2) as usize,
+            intra_similarity: 0.9,
+            inter_similarity: 0.6,
+            depth_decay: 1.0,
+            sharing: [0.0, 0.0, 0.5][(seed % 3) as usize],
+            qos_ratio: [0.7, 0.8, 0.9, 0.95, 1.0][(seed % 5) as usize],
+            popularity,
+            ..GeneratorParams::default()
+        };
+        out.push(generate_instance(&p, seed));
+    }
+    out
+}
+
+/// An instance from raw scores, block ids and `(task, qos)` devices, bypassing file validation.
+pub fn instance(
+    scores: Vec<Vec<Vec<f64>>>,
+    block_ids: Option<Vec<Vec<i64>>>,
+    devices: &[(usize, f64)],
+) -> Instance {
+    let library = Library::new(None, scores, block_ids).expect("valid library");
+    Instance {
+        library: Arc::new(library),
+        devices: devices
+            .iter()
+            .map(|&(task, qos)| Device {
+                task,
+                qos,
+                gain: None,
+            })
+            .collect(),
+    }
+}
