@@ -1,0 +1,7 @@
+#!/usr/bin/env bash
+# The test command: installs what is missing, then runs every test in release mode.
+# GPU tests run on any Vulkan adapter, lavapipe included; set MBA_SKIP_GPU=1 to skip them.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+scripts/setup.sh
+cargo test --release "$@"
