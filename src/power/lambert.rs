@@ -44,12 +44,16 @@ pub fn w_of_q(q: f64, ln_q: f64) -> f64 {
     } else {
         lambert_w::lambert_w0((q - 1.0) / std::f64::consts::E) + 1.0
     };
-    for _ in 0..3 {
+    // Newton converges quadratically from either start; stop once the step is at rounding level.
+    for _ in 0..4 {
         let step = (h(w) - q) / (w * w.exp());
         if !step.is_finite() {
             break;
         }
         w -= step;
+        if step.abs() <= 1e-16 * w {
+            break;
+        }
     }
     w
 }

@@ -5,23 +5,15 @@ use super::lambert::{expm1_over, h, w_of_q};
 use super::{GainGroups, Link, Outage, PowerPlan};
 
 /// Solve `f(x) = target` for `f` monotone in `x` (`increasing` says which way), from `x0`.
-/// `f` returns the value and its derivative.
+/// `f` returns the value and its derivative. Newton steps are kept inside the bracket that the
+/// evaluated points prove; outside it (or before a side is known) the bracket grows or halves.
 fn solve_monotone(f: impl Fn(f64) -> (f64, f64), target: f64, x0: f64, increasing: bool) -> f64 {
-    // `above(x)`: f(x) is on the side of the target reached by increasing x.
+    // `above(v)`: v lies on the side of the target reached by increasing x.
     let above = |v: f64| if increasing { v >= target } else { v <= target };
-    let (mut lo, mut hi) = (x0, x0);
-    let mut step = 2.0;
-    while above(f(lo).0) && step < 1e4 {
-        lo -= step;
-        step *= 2.0;
-    }
-    step = 2.0;
-    while !above(f(hi).0) && step < 1e4 {
-        hi += step;
-        step *= 2.0;
-    }
-    let mut x = x0.clamp(lo, hi);
-    for _ in 0..200 {
+    let (mut lo, mut hi) = (f64::NEG_INFINITY, f64::INFINITY);
+    let mut x = x0;
+    let mut grow = 2.0;
+    for _ in 0..400 {
         let (v, dv) = f(x);
         if v == target {
             return x;
@@ -32,14 +24,20 @@ fn solve_monotone(f: impl Fn(f64) -> (f64, f64), target: f64, x0: f64, increasin
             lo = x
         }
         let newton = x - (v - target) / dv;
+        let scale = x.abs().max(1.0);
+        // A step below rounding level means x is the root to full precision.
+        if (newton - x).abs() <= 2.0 * f64::EPSILON * scale {
+            return newton;
+        }
         let next = if newton.is_finite() && newton > lo && newton < hi {
             newton
-        } else {
+        } else if lo.is_finite() && hi.is_finite() {
             0.5 * (lo + hi)
+        } else {
+            grow *= 2.0;
+            if lo.is_finite() { lo + grow } else { hi - grow }
         };
-        if (next - x).abs() <= 2.0 * f64::EPSILON * x.abs().max(1.0)
-            || hi - lo <= f64::EPSILON * x.abs().max(1.0)
-        {
+        if hi - lo <= 2.0 * f64::EPSILON * scale {
             return next;
         }
         x = next;
