@@ -5,8 +5,8 @@ use std::time::Instant;
 
 use highs::{Col, HighsModelStatus, Model};
 
-use super::ExactResult;
 use super::model::Compact;
+use super::{ExactResult, cuts};
 use crate::error::{MbaError, Result};
 use crate::library::Instance;
 use crate::library::config::ExactOptions;
@@ -14,6 +14,11 @@ use crate::selection::Selection;
 
 /// Integrality and bound-rounding tolerance on LP values.
 const EPS: f64 = 1e-6;
+/// Rounds of cut separation at the root and at other nodes.
+const ROOT_CUT_ROUNDS: u32 = 50;
+const NODE_CUT_ROUNDS: u32 = 0;
+/// Candidates evaluated by strong branching at each node.
+const STRONG_CANDIDATES: usize = 6;
 /// Seconds between progress lines on stderr.
 const PROGRESS_EVERY_S: f64 = 2.0;
 
@@ -24,12 +29,14 @@ const FREE: i8 = -1;
 struct Node {
     fix: Vec<i8>,
     bound: usize,
+    depth: u32,
 }
 
 enum Lp {
     Solved {
         value: f64,
-        y: Vec<f64>,
+        /// Every column's value.
+        cols: Vec<f64>,
         reduced: Vec<f64>,
     },
     Infeasible,
@@ -42,6 +49,8 @@ struct Search<'a> {
     cm: Compact,
     model: Option<Model>,
     y_cols: Vec<Col>,
+    x_cols: Vec<Vec<Col>>,
+    cuts: u64,
     /// The fixings currently loaded as column bounds in `model`.
     loaded: Vec<i8>,
     best: Selection,
@@ -63,13 +72,15 @@ pub fn run(inst: &Instance, opts: &ExactOptions, incumbent: Selection) -> Result
         Ok(sel) => sel,
         Err(_) => cm.fallback_incumbent(inst)?,
     };
-    let (model, y_cols) = cm.lp(false);
+    let lp = cm.lp(false);
     let nb = cm.blocks.len();
     let mut s = Search {
         inst,
         cm,
-        model: Some(model),
-        y_cols,
+        model: Some(lp.model),
+        y_cols: lp.y,
+        x_cols: lp.x,
+        cuts: 0,
         loaded: vec![FREE; nb],
         best,
         opts: *opts,
@@ -81,6 +92,7 @@ pub fn run(inst: &Instance, opts: &ExactOptions, incumbent: Selection) -> Result
     let root = Node {
         fix: vec![FREE; nb],
         bound: s.cm.positions,
+        depth: 0,
     };
     let lower_bound = s.search(root)?;
     let ub = s.best.num_blocks();
@@ -151,9 +163,10 @@ impl Search<'_> {
             .map(|n| n.bound)
             .fold(current.min(ub), usize::min);
         eprintln!(
-            "bnb: {t:.1} s, {} nodes, {} LPs, {} open, incumbent {ub}, bound {lb}",
+            "bnb: {t:.1} s, {} nodes, {} LPs, {} cuts, {} open, incumbent {ub}, bound {lb}",
             self.nodes,
             self.lps,
+            self.cuts,
             stack.len()
         );
     }
@@ -167,13 +180,29 @@ impl Search<'_> {
         if comb >= ub || !self.cm.feasible(|b| node.fix[b] != 0) {
             return Ok(Step::Children(Vec::new()));
         }
-        let (value, y, reduced) = match self.solve_lp(&node.fix)? {
-            Lp::Solved { value, y, reduced } => (value, y, reduced),
-            Lp::Infeasible => return Ok(Step::Children(Vec::new())),
-            Lp::Stopped => return Ok(Step::Stopped(node)),
+        let mut rounds = if node.depth == 0 {
+            ROOT_CUT_ROUNDS
+        } else {
+            NODE_CUT_ROUNDS
         };
+        let (value, cols, reduced) = loop {
+            let (value, cols, reduced) = match self.solve_lp(&node.fix)? {
+                Lp::Solved {
+                    value,
+                    cols,
+                    reduced,
+                } => (value, cols, reduced),
+                Lp::Infeasible => return Ok(Step::Children(Vec::new())),
+                Lp::Stopped => return Ok(Step::Stopped(node)),
+            };
+            if rounds == 0 || lp_bound(value) >= ub || !self.add_cuts(&cols) {
+                break (value, cols, reduced);
+            }
+            rounds -= 1;
+        };
+        let y = &cols[..self.y_cols.len()];
         let bound = lp_bound(value).max(comb).max(node.bound);
-        self.round(&node.fix, &y);
+        self.round(&node.fix, y);
         let ub = self.best.num_blocks();
         if bound >= ub {
             return Ok(Step::Children(Vec::new()));
@@ -184,18 +213,70 @@ impl Search<'_> {
             return Ok(Step::Children(Vec::new()));
         }
         let mut fix = node.fix;
-        reduced_cost_fixing(&mut fix, value, &y, &reduced, ub);
-        let Some(b) = most_fractional(&fix, &y) else {
-            return Ok(Step::Children(Vec::new()));
+        reduced_cost_fixing(&mut fix, value, y, &reduced, ub);
+        self.branch(fix, value, y, bound, node.depth + 1)
+    }
+
+    /// Strong branching on the most fractional `y`: solve both children of each candidate,
+    /// fix a candidate whose one child is fathomed, branch on the best product of LP gains.
+    fn branch(
+        &mut self,
+        mut fix: Vec<i8>,
+        value: f64,
+        y: &[f64],
+        bound: usize,
+        depth: u32,
+    ) -> Result<Step> {
+        let ub = self.best.num_blocks();
+        let mut best: Option<(f64, usize, usize, usize)> = None;
+        for b in fractional(&fix, y, STRONG_CANDIDATES) {
+            let z0 = self.child_value(&mut fix, b, 0, value)?;
+            let z1 = self.child_value(&mut fix, b, 1, value)?;
+            let (b0, b1) = (bound.max(lp_bound(z0)), bound.max(lp_bound(z1)));
+            match (b0 >= ub, b1 >= ub) {
+                (true, true) => return Ok(Step::Children(Vec::new())),
+                (true, false) => fix[b] = 1,
+                (false, true) => fix[b] = 0,
+                (false, false) => {
+                    let score = (z0 - value).max(EPS) * (z1 - value).max(EPS);
+                    if best.is_none_or(|(s, ..)| score > s) {
+                        best = Some((score, b, b0, b1));
+                    }
+                }
+            }
+        }
+        let Some((_, b, b0, b1)) = best else {
+            // Every candidate got fixed: assess the node again under the fixings.
+            return Ok(Step::Children(vec![Node { fix, bound, depth }]));
         };
         let mut down = fix.clone();
         down[b] = 0;
         fix[b] = 1;
         // Pushed last, explored first: the up branch dives towards integral solutions.
         Ok(Step::Children(vec![
-            Node { fix: down, bound },
-            Node { fix, bound },
+            Node {
+                fix: down,
+                bound: b0,
+                depth,
+            },
+            Node {
+                fix,
+                bound: b1,
+                depth,
+            },
         ]))
+    }
+
+    /// LP value with `y_b` fixed to `v` (`+inf` when infeasible, the parent's on a stop).
+    fn child_value(&mut self, fix: &mut [i8], b: usize, v: i8, parent: f64) -> Result<f64> {
+        fix[b] = v;
+        let out = self.solve_lp(fix);
+        fix[b] = FREE;
+        Ok(match out? {
+            Lp::Solved { value, .. } => value,
+            Lp::Infeasible => f64::INFINITY,
+            Lp::Stopped => parent,
+        })
     }
 
     /// Primal heuristic: the LP's support, then drop blocks (least LP weight first) while every
@@ -208,6 +289,11 @@ impl Search<'_> {
             return;
         }
         self.cm.make_minimal(&mut chosen, &order);
+        let size = chosen.iter().filter(|&&c| c).count();
+        if size < self.best.num_blocks() || (size == self.best.num_blocks() && self.nodes % 16 == 1)
+        {
+            self.cm.improve(&mut chosen);
+        }
         self.offer(&chosen);
     }
 
@@ -252,7 +338,7 @@ impl Search<'_> {
                 let sol = solved.get_solution();
                 Lp::Solved {
                     value: solved.objective_value(),
-                    y: sol.columns()[..nb].to_vec(),
+                    cols: sol.columns().to_vec(),
                     reduced: sol.dual_columns()[..nb].to_vec(),
                 }
             }
@@ -268,11 +354,27 @@ impl Search<'_> {
         Ok(out)
     }
 
+    /// Separate cover cuts at the LP point `cols` and add them; false when none is violated.
+    fn add_cuts(&mut self, cols: &[f64]) -> bool {
+        let x = &self.x_cols;
+        let cuts = cuts::separate(&self.cm, |c, b| cols[x[c][b].index()]);
+        let Some(model) = self.model.as_mut() else {
+            return false;
+        };
+        for cut in &cuts {
+            let row = cut.blocks.iter().map(|&b| (x[cut.class][b], 1.0));
+            model.add_row(..=cut.rhs, row);
+        }
+        self.cuts += cuts.len() as u64;
+        !cuts.is_empty()
+    }
+
     fn fresh_model(&mut self) -> Model {
-        let (model, cols) = self.cm.lp(false);
-        self.y_cols = cols;
+        let lp = self.cm.lp(false);
+        self.y_cols = lp.y;
+        self.x_cols = lp.x;
         self.loaded.iter_mut().for_each(|f| *f = FREE);
-        model
+        lp.model
     }
 }
 
@@ -301,13 +403,13 @@ fn reduced_cost_fixing(fix: &mut [i8], value: f64, y: &[f64], reduced: &[f64], u
     }
 }
 
-/// The free `y` closest to one half.
-fn most_fractional(fix: &[i8], y: &[f64]) -> Option<usize> {
-    (0..fix.len())
+/// Up to `count` free fractional `y`, closest to one half first.
+fn fractional(fix: &[i8], y: &[f64], count: usize) -> Vec<usize> {
+    let mut out: Vec<usize> = (0..fix.len())
         .filter(|&b| fix[b] == FREE && y[b] > EPS && y[b] < 1.0 - EPS)
-        .max_by(|&a, &b| {
-            let fa = y[a].min(1.0 - y[a]);
-            let fb = y[b].min(1.0 - y[b]);
-            fa.total_cmp(&fb).then(b.cmp(&a))
-        })
+        .collect();
+    let frac = |b: usize| y[b].min(1.0 - y[b]);
+    out.sort_by(|&a, &b| frac(b).total_cmp(&frac(a)).then(a.cmp(&b)));
+    out.truncate(count);
+    out
 }

@@ -2,6 +2,7 @@
 //! plain HiGHS MIP of (P2.1) as the cross-check.
 
 mod bnb;
+mod cuts;
 mod mip;
 pub mod model;
 

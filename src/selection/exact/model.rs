@@ -28,6 +28,10 @@ pub struct Compact {
     pub score: Vec<f64>,
     /// Physical blocks removed as dominated.
     pub dominated: usize,
+    /// `best_at[c * N + n]`: class `c`'s best score at `n`.
+    pub best_at: Vec<f64>,
+    /// `slack[c]`: total loss class `c` can afford, `sum_n best_c(n) - qos`.
+    pub slack: Vec<f64>,
 }
 
 /// The QoS target the LP and the checks use: `meets_qos`'s tolerance, so both agree.
@@ -65,14 +69,34 @@ impl Compact {
             .iter()
             .flat_map(|c| blocks.iter().map(move |&(i, n)| lib.score(c.task, i, n)))
             .collect();
-        Compact {
+        let mut cm = Compact {
             positions: lib.blocks(),
             blocks,
             by_pos,
             classes,
             score,
             dominated,
-        }
+            best_at: Vec::new(),
+            slack: Vec::new(),
+        };
+        cm.best_at = (0..cm.classes.len())
+            .flat_map(|c| (0..cm.positions).map(move |n| (c, n)))
+            .map(|(c, n)| {
+                cm.by_pos[n]
+                    .iter()
+                    .map(|&b| cm.s(c, b))
+                    .fold(f64::NEG_INFINITY, f64::max)
+            })
+            .collect();
+        cm.slack = (0..cm.classes.len())
+            .map(|c| {
+                let top: f64 = cm.best_at[c * cm.positions..(c + 1) * cm.positions]
+                    .iter()
+                    .sum();
+                top - qos_floor(cm.classes[c].qos)
+            })
+            .collect();
+        cm
     }
 
     #[inline]
@@ -156,6 +180,50 @@ impl Compact {
         }
     }
 
+    /// How many classes take each chosen block as their best at its position.
+    pub fn usage(&self, chosen: &[bool]) -> Vec<usize> {
+        let mut used = vec![0; self.blocks.len()];
+        for c in 0..self.classes.len() {
+            for bs in &self.by_pos {
+                let best = bs
+                    .iter()
+                    .filter(|&&b| chosen[b])
+                    .max_by(|&&a, &&b| self.s(c, a).total_cmp(&self.s(c, b)).then(b.cmp(&a)));
+                if let Some(&b) = best {
+                    used[b] += 1;
+                }
+            }
+        }
+        used
+    }
+
+    /// Local search on a feasible `chosen`: add one block, then drop what became redundant
+    /// (least used first); keep any move that shrinks the set, until none does.
+    pub fn improve(&self, chosen: &mut Vec<bool>) {
+        let count = |c: &[bool]| c.iter().filter(|&&x| x).count();
+        let mut size = count(chosen);
+        'outer: loop {
+            let used = self.usage(chosen);
+            let mut order: Vec<usize> = (0..chosen.len()).filter(|&b| chosen[b]).collect();
+            order.sort_by_key(|&b| used[b]);
+            for a in 0..chosen.len() {
+                if chosen[a] {
+                    continue;
+                }
+                let mut trial = chosen.clone();
+                trial[a] = true;
+                self.make_minimal(&mut trial, &order);
+                let n = count(&trial);
+                if n < size {
+                    *chosen = trial;
+                    size = n;
+                    continue 'outer;
+                }
+            }
+            break;
+        }
+    }
+
     /// An incumbent when none is given: the whole compact library, made minimal.
     pub fn fallback_incumbent(&self, inst: &Instance) -> crate::error::Result<Selection> {
         let mut chosen = vec![true; self.blocks.len()];
@@ -192,14 +260,22 @@ impl Compact {
         Selection::verified(inst, assignment).ok()
     }
 
-    /// The LP relaxation of (P2.1) on the compact model, and its `y` columns (cost 1).
+    /// `best_c(n) - s_c(b)`: what class `c` loses by taking `b` instead of its best at `b`'s
+    /// position.
+    #[inline]
+    pub fn loss(&self, c: usize, b: usize) -> f64 {
+        self.best_at[c * self.positions + self.blocks[b].1] - self.s(c, b)
+    }
+
+    /// The LP relaxation of (P2.1) on the compact model: `y_b` (cost 1), then `x[c][b]`.
     /// With `integral`, `y` are binary (a MIP of the compact model).
-    pub fn lp(&self, integral: bool) -> (Model, Vec<Col>) {
+    pub fn lp(&self, integral: bool) -> Lp {
         let nb = self.blocks.len();
         let mut pb = RowProblem::default();
         let y: Vec<Col> = (0..nb)
             .map(|_| pb.add_column_with_integrality(1.0, 0.0..=1.0, integral))
             .collect();
+        let mut xs = Vec::with_capacity(self.classes.len());
         for (c, class) in self.classes.iter().enumerate() {
             let x: Vec<Col> = (0..nb).map(|_| pb.add_column(0.0, 0.0..=1.0)).collect();
             for bs in &self.by_pos {
@@ -212,11 +288,20 @@ impl Compact {
             for b in 0..nb {
                 pb.add_row(..=0.0, [(x[b], 1.0), (y[b], -1.0)]);
             }
+            xs.push(x);
         }
         let mut model = pb.optimise(Sense::Minimise);
         quiet_single_thread(&mut model);
-        (model, y)
+        Lp { model, y, x: xs }
     }
+}
+
+/// A HiGHS model of the LP relaxation and its columns.
+pub struct Lp {
+    pub model: Model,
+    pub y: Vec<Col>,
+    /// `x[c][b]`.
+    pub x: Vec<Vec<Col>>,
 }
 
 /// Silence HiGHS and keep it on the calling thread (studies run many solves under rayon).
