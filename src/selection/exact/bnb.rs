@@ -16,7 +16,7 @@ use crate::selection::Selection;
 const EPS: f64 = 1e-6;
 /// Rounds of cut separation at the root and at other nodes.
 const ROOT_CUT_ROUNDS: u32 = 50;
-const NODE_CUT_ROUNDS: u32 = 0;
+const NODE_CUT_ROUNDS: u32 = 3;
 /// Candidates evaluated by strong branching at each node.
 const STRONG_CANDIDATES: usize = 6;
 /// Seconds between progress lines on stderr.

@@ -47,22 +47,17 @@ pub fn separate(cm: &Compact, x: impl Fn(usize, usize) -> f64) -> Vec<Cut> {
                 lv
             })
             .collect();
-        let scale = if slack > 0.0 { slack } else { 1.0 };
         let mut seen: Vec<Vec<Option<usize>>> = Vec::new();
-        for f in [0.25, 0.5, 1.0, 2.0, 4.0, 8.0, 16.0, 32.0] {
-            let mu = f / scale;
-            // Threshold per position maximising mass - mu * theta.
+        // The largest threshold at each position that keeps all but `tau` of its LP mass:
+        // larger thresholds shrink the right-hand side.
+        for tau in [1e-9, 0.05, 0.2, 0.5] {
             let pick: Vec<Option<usize>> = levels
                 .iter()
                 .map(|lv| {
-                    let mut best: Option<(usize, f64)> = None;
-                    for (j, &(t, m)) in lv.iter().enumerate() {
-                        let v = m - mu * t;
-                        if m > 1e-9 && best.is_none_or(|(_, bv)| v > bv) {
-                            best = Some((j, v));
-                        }
-                    }
-                    best.map(|(j, _)| j)
+                    let top = lv.iter().map(|l| l.1).fold(0.0, f64::max);
+                    (0..lv.len())
+                        .filter(|&j| lv[j].1 > 1e-9 && lv[j].1 >= top - tau)
+                        .max_by(|&a, &b| lv[a].0.total_cmp(&lv[b].0))
                 })
                 .collect();
             if seen.contains(&pick) {
@@ -77,8 +72,9 @@ pub fn separate(cm: &Compact, x: impl Fn(usize, usize) -> f64) -> Vec<Cut> {
     out
 }
 
-/// With thresholds fixed, drop the positions with the smallest thresholds while that raises
-/// the violation; return the cut if it is violated.
+/// With thresholds fixed, drop positions one at a time while that raises the violation (a
+/// position with little LP mass can cost more in the right-hand side than it adds); return the
+/// cut if it is violated.
 fn best_subset(
     cm: &Compact,
     c: usize,
@@ -92,18 +88,31 @@ fn best_subset(
         .filter_map(|(n, j)| j.map(|j| (levels[n][j].0, levels[n][j].1, n)))
         .collect();
     items.sort_by(|a, b| a.0.total_cmp(&b.0));
-    let mut best: Option<(f64, usize, usize)> = None;
-    for skip in 0..items.len() {
-        let rest = &items[skip..];
-        let lhs: f64 = rest.iter().map(|i| i.1).sum();
-        let r = fitting(rest.iter().map(|i| i.0), slack);
-        let viol = lhs - r as f64;
-        if viol > MIN_VIOLATION && best.is_none_or(|(v, _, _)| viol > v) {
-            best = Some((viol, skip, r));
+    let violation = |set: &[(f64, f64, usize)]| {
+        let lhs: f64 = set.iter().map(|i| i.1).sum();
+        let r = fitting(set.iter().map(|i| i.0), slack);
+        (lhs - r as f64, r)
+    };
+    let (mut viol, mut r) = violation(&items);
+    loop {
+        let mut best: Option<(f64, usize, usize)> = None;
+        for drop in 0..items.len() {
+            let mut rest = items.clone();
+            rest.remove(drop);
+            let (v, rr) = violation(&rest);
+            if v > viol + 1e-12 && best.is_none_or(|(bv, _, _)| v > bv) {
+                best = Some((v, drop, rr));
+            }
         }
+        let Some((v, drop, rr)) = best else { break };
+        items.remove(drop);
+        viol = v;
+        r = rr;
     }
-    let (_, skip, r) = best?;
-    let blocks = items[skip..]
+    if viol <= MIN_VIOLATION {
+        return None;
+    }
+    let blocks = items
         .iter()
         .flat_map(|&(theta, _, n)| {
             cm.by_pos[n]
