@@ -1,10 +1,15 @@
 //! Exact parameter selection (SPEC §2.2): compact branch and bound with HiGHS LP bounds, and a
 //! plain HiGHS MIP of (P2.1) as the cross-check.
 
+mod bnb;
+mod cuts;
+mod mip;
+pub mod model;
+
 use serde::Serialize;
 
 use super::Selection;
-use crate::error::{MbaError, Result};
+use crate::error::Result;
 use crate::library::Instance;
 use crate::library::config::ExactOptions;
 
@@ -25,20 +30,33 @@ pub fn trivial_lower_bound(inst: &Instance) -> usize {
     inst.library.blocks()
 }
 
-/// The paper's Algorithm 2, started from `incumbent`.
+/// The paper's Algorithm 2 on the compact model, started from `incumbent` (the greedy result;
+/// an incumbent that does not verify is replaced by a feasible one built here).
 pub fn branch_and_bound(
-    _inst: &Instance,
-    _opts: &ExactOptions,
-    _incumbent: Selection,
+    inst: &Instance,
+    opts: &ExactOptions,
+    incumbent: Selection,
 ) -> Result<ExactResult> {
-    Err(MbaError::Solver("branch and bound is not built yet".into()))
+    bnb::run(inst, opts, incumbent)
 }
 
-/// (P2.1) handed to the HiGHS MIP solver as it is.
+/// (P2.1) handed to the HiGHS MIP solver as it is (one thread), with `incumbent` as its start.
 pub fn highs_mip(
-    _inst: &Instance,
-    _opts: &ExactOptions,
-    _incumbent: Selection,
+    inst: &Instance,
+    opts: &ExactOptions,
+    incumbent: Selection,
 ) -> Result<ExactResult> {
-    Err(MbaError::Solver("HiGHS MIP is not built yet".into()))
+    mip::run(inst, opts, incumbent)
+}
+
+impl ExactResult {
+    /// Relative gap `(|Y| - lower bound) / |Y|`.
+    pub fn gap(&self) -> f64 {
+        let best = self.selection.num_blocks();
+        if best == 0 {
+            0.0
+        } else {
+            best.saturating_sub(self.lower_bound) as f64 / best as f64
+        }
+    }
 }

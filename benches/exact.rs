@@ -1,0 +1,98 @@
+//! Exact parameter selection at the paper's scale (M = 21, N = 24): branch and bound against
+//! the plain HiGHS MIP, one instance at a time on one thread.
+//!
+//! `cargo bench --bench exact`; environment: `MBA_BENCH_LIMIT_S` (time limit per solve,
+//! default 60), `MBA_BENCH_SEEDS` (instance seeds per K, default 4), `MBA_BENCH_K` (comma list,
+//! default `4,8,12,17,21`).
+
+use mba::library::config::ExactOptions;
+use mba::library::generate::{GeneratorParams, generate_instance};
+use mba::selection::exact::{ExactResult, branch_and_bound, highs_mip};
+use mba::selection::greedy::{GreedyOptions, greedy};
+
+fn env_or<T: std::str::FromStr>(key: &str, default: T) -> T {
+    std::env::var(key)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+
+fn median(v: &mut [f64]) -> f64 {
+    v.sort_by(f64::total_cmp);
+    let n = v.len();
+    if n == 0 {
+        f64::NAN
+    } else if n % 2 == 1 {
+        v[n / 2]
+    } else {
+        (v[n / 2 - 1] + v[n / 2]) / 2.0
+    }
+}
+
+fn main() {
+    // `cargo bench` passes `--bench`; nothing else is accepted.
+    let limit: f64 = env_or("MBA_BENCH_LIMIT_S", 60.0);
+    let seeds: u64 = env_or("MBA_BENCH_SEEDS", 4);
+    let ks: Vec<usize> = std::env::var("MBA_BENCH_K")
+        .unwrap_or_else(|_| "4,8,12,17,21".into())
+        .split(',')
+        .filter_map(|s| s.trim().parse().ok())
+        .collect();
+    let opts = ExactOptions {
+        time_limit_s: limit,
+        node_limit: None,
+    };
+    println!("exact PS bench: M = 21, N = 24, limit {limit} s, seeds 0..{seeds}");
+    println!("K  seed greedy | bnb: best bound  time_s  nodes | mip: best bound  time_s  nodes");
+    let mut table = Vec::new();
+    for &k in &ks {
+        let p = GeneratorParams {
+            models: 21,
+            blocks: 24,
+            devices: k,
+            ..Default::default()
+        };
+        let mut runs: [Vec<ExactResult>; 2] = [Vec::new(), Vec::new()];
+        for seed in 0..seeds {
+            let inst = generate_instance(&p, seed);
+            let g = greedy(&inst, &GreedyOptions::default())
+                .expect("generated instances are feasible")
+                .selection;
+            let bnb = branch_and_bound(&inst, &opts, g.clone()).expect("bnb");
+            let mip = highs_mip(&inst, &opts, g.clone()).expect("mip");
+            println!(
+                "{k:2} {seed:4} {:6} | {:4} {:5} {:7.2} {:6} | {:4} {:5} {:7.2} {:6}",
+                g.num_blocks(),
+                bnb.selection.num_blocks(),
+                bnb.lower_bound,
+                bnb.seconds,
+                bnb.nodes,
+                mip.selection.num_blocks(),
+                mip.lower_bound,
+                mip.seconds,
+                mip.nodes
+            );
+            runs[0].push(bnb);
+            runs[1].push(mip);
+        }
+        table.push((k, runs));
+    }
+    println!();
+    println!("| K | method | proven optimal | median time (s) | median gap | max gap |");
+    println!("|---|---|---|---|---|---|");
+    for (k, runs) in &table {
+        for (name, rs) in ["bnb", "mip"].iter().zip(runs) {
+            let proven = rs.iter().filter(|r| r.optimal).count();
+            let mut times: Vec<f64> = rs.iter().map(|r| r.seconds).collect();
+            let mut gaps: Vec<f64> = rs.iter().map(|r| r.gap()).collect();
+            let max_gap = gaps.iter().cloned().fold(0.0, f64::max);
+            println!(
+                "| {k} | {name} | {proven}/{} | {:.2} | {:.2}% | {:.2}% |",
+                rs.len(),
+                median(&mut times),
+                100.0 * median(&mut gaps),
+                100.0 * max_gap
+            );
+        }
+    }
+}

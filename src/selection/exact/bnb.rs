@@ -1,0 +1,415 @@
+//! Branch and bound on the broadcast variables `y` of the compact model (SPEC §2.2), with the
+//! LP relaxation solved by HiGHS dual simplex, warm-started from the previous node's basis.
+
+use std::time::Instant;
+
+use highs::{Col, HighsModelStatus, Model};
+
+use super::model::Compact;
+use super::{ExactResult, cuts};
+use crate::error::{MbaError, Result};
+use crate::library::Instance;
+use crate::library::config::ExactOptions;
+use crate::selection::Selection;
+
+/// Integrality and bound-rounding tolerance on LP values.
+const EPS: f64 = 1e-6;
+/// Rounds of cut separation at the root and at other nodes.
+const ROOT_CUT_ROUNDS: u32 = 50;
+const NODE_CUT_ROUNDS: u32 = 3;
+/// Candidates evaluated by strong branching at each node.
+const STRONG_CANDIDATES: usize = 6;
+/// Seconds between progress lines on stderr.
+const PROGRESS_EVERY_S: f64 = 2.0;
+
+/// Fixing of a `y` variable in a node.
+const FREE: i8 = -1;
+
+/// An open node: `fix[b]` is 0, 1 or [`FREE`]; `bound` is a proven lower bound on its subtree.
+struct Node {
+    fix: Vec<i8>,
+    bound: usize,
+    depth: u32,
+}
+
+enum Lp {
+    Solved {
+        value: f64,
+        /// Every column's value.
+        cols: Vec<f64>,
+        reduced: Vec<f64>,
+    },
+    Infeasible,
+    /// The time limit struck inside the LP.
+    Stopped,
+}
+
+struct Search<'a> {
+    inst: &'a Instance,
+    cm: Compact,
+    model: Option<Model>,
+    y_cols: Vec<Col>,
+    x_cols: Vec<Vec<Col>>,
+    cuts: u64,
+    /// The fixings currently loaded as column bounds in `model`.
+    loaded: Vec<i8>,
+    best: Selection,
+    opts: ExactOptions,
+    start: Instant,
+    next_progress: f64,
+    nodes: u64,
+    lps: u64,
+}
+
+/// Run branch and bound from `incumbent` (ignored if it does not verify).
+pub fn run(inst: &Instance, opts: &ExactOptions, incumbent: Selection) -> Result<ExactResult> {
+    let start = Instant::now();
+    let cm = Compact::new(inst);
+    if let Some(c) = (0..cm.classes.len()).find(|&c| !cm.feasible_class(c, |_| true)) {
+        return Err(infeasible(&cm, c));
+    }
+    let best = match Selection::verified(inst, incumbent.assignment) {
+        Ok(sel) => sel,
+        Err(_) => cm.fallback_incumbent(inst)?,
+    };
+    let lp = cm.lp(false);
+    let nb = cm.blocks.len();
+    let mut s = Search {
+        inst,
+        cm,
+        model: Some(lp.model),
+        y_cols: lp.y,
+        x_cols: lp.x,
+        cuts: 0,
+        loaded: vec![FREE; nb],
+        best,
+        opts: *opts,
+        start,
+        next_progress: PROGRESS_EVERY_S,
+        nodes: 0,
+        lps: 0,
+    };
+    let root = Node {
+        fix: vec![FREE; nb],
+        bound: s.cm.positions,
+        depth: 0,
+    };
+    let lower_bound = s.search(root)?;
+    let ub = s.best.num_blocks();
+    Ok(ExactResult {
+        lower_bound: lower_bound.min(ub),
+        optimal: lower_bound >= ub,
+        selection: s.best,
+        nodes: s.nodes,
+        lp_solves: s.lps,
+        seconds: start.elapsed().as_secs_f64(),
+    })
+}
+
+/// The error for a class that cannot reach its QoS with the whole library.
+fn infeasible(cm: &Compact, c: usize) -> MbaError {
+    let class = &cm.classes[c];
+    MbaError::Solver(format!(
+        "infeasible model: device {} (task {}) cannot reach QoS {} with the whole library",
+        class.devices[0], class.task, class.qos
+    ))
+}
+
+impl Search<'_> {
+    /// Depth-first search; returns the proven lower bound (the incumbent's size when complete).
+    fn search(&mut self, root: Node) -> Result<usize> {
+        let mut stack = vec![root];
+        while let Some(node) = stack.pop() {
+            if node.bound >= self.best.num_blocks() {
+                continue;
+            }
+            if self.out_of_budget() {
+                stack.push(node);
+                break;
+            }
+            self.nodes += 1;
+            self.progress(&stack, node.bound);
+            match self.process(node)? {
+                Step::Children(children) => stack.extend(children),
+                Step::Stopped(node) => {
+                    stack.push(node);
+                    break;
+                }
+            }
+        }
+        let ub = self.best.num_blocks();
+        Ok(stack.iter().map(|n| n.bound).fold(ub, usize::min))
+    }
+
+    fn out_of_budget(&self) -> bool {
+        self.elapsed() >= self.opts.time_limit_s
+            || self.opts.node_limit.is_some_and(|l| self.nodes >= l)
+    }
+
+    fn elapsed(&self) -> f64 {
+        self.start.elapsed().as_secs_f64()
+    }
+
+    /// A line on stderr every couple of seconds, none on fast solves.
+    fn progress(&mut self, stack: &[Node], current: usize) {
+        let t = self.elapsed();
+        if t < self.next_progress {
+            return;
+        }
+        self.next_progress = t + PROGRESS_EVERY_S;
+        let ub = self.best.num_blocks();
+        let lb = stack
+            .iter()
+            .map(|n| n.bound)
+            .fold(current.min(ub), usize::min);
+        eprintln!(
+            "bnb: {t:.1} s, {} nodes, {} LPs, {} cuts, {} open, incumbent {ub}, bound {lb}",
+            self.nodes,
+            self.lps,
+            self.cuts,
+            stack.len()
+        );
+    }
+
+    /// Assess one node: prune, improve the incumbent, or branch.
+    fn process(&mut self, node: Node) -> Result<Step> {
+        let ub = self.best.num_blocks();
+        let comb = self.cm.fixed_bound(&node.fix);
+        // Architecture and QoS: every class must still reach its QoS with the allowed blocks
+        // (a position with every block fixed to 0 gives -inf).
+        if comb >= ub || !self.cm.feasible(|b| node.fix[b] != 0) {
+            return Ok(Step::Children(Vec::new()));
+        }
+        let mut rounds = if node.depth == 0 {
+            ROOT_CUT_ROUNDS
+        } else {
+            NODE_CUT_ROUNDS
+        };
+        let (value, cols, reduced) = loop {
+            let (value, cols, reduced) = match self.solve_lp(&node.fix)? {
+                Lp::Solved {
+                    value,
+                    cols,
+                    reduced,
+                } => (value, cols, reduced),
+                Lp::Infeasible => return Ok(Step::Children(Vec::new())),
+                Lp::Stopped => return Ok(Step::Stopped(node)),
+            };
+            if rounds == 0 || lp_bound(value) >= ub || !self.add_cuts(&cols) {
+                break (value, cols, reduced);
+            }
+            rounds -= 1;
+        };
+        let y = &cols[..self.y_cols.len()];
+        let bound = lp_bound(value).max(comb).max(node.bound);
+        self.round(&node.fix, y);
+        let ub = self.best.num_blocks();
+        if bound >= ub {
+            return Ok(Step::Children(Vec::new()));
+        }
+        if y.iter().all(|&v| v < EPS || v > 1.0 - EPS) {
+            let chosen: Vec<bool> = y.iter().map(|&v| v > 0.5).collect();
+            self.offer(&chosen);
+            return Ok(Step::Children(Vec::new()));
+        }
+        let mut fix = node.fix;
+        reduced_cost_fixing(&mut fix, value, y, &reduced, ub);
+        self.branch(fix, value, y, bound, node.depth + 1)
+    }
+
+    /// Strong branching on the most fractional `y`: solve both children of each candidate,
+    /// fix a candidate whose one child is fathomed, branch on the best product of LP gains.
+    fn branch(
+        &mut self,
+        mut fix: Vec<i8>,
+        value: f64,
+        y: &[f64],
+        bound: usize,
+        depth: u32,
+    ) -> Result<Step> {
+        let ub = self.best.num_blocks();
+        let mut best: Option<(f64, usize, usize, usize)> = None;
+        for b in fractional(&fix, y, STRONG_CANDIDATES) {
+            let z0 = self.child_value(&mut fix, b, 0, value)?;
+            let z1 = self.child_value(&mut fix, b, 1, value)?;
+            let (b0, b1) = (bound.max(lp_bound(z0)), bound.max(lp_bound(z1)));
+            match (b0 >= ub, b1 >= ub) {
+                (true, true) => return Ok(Step::Children(Vec::new())),
+                (true, false) => fix[b] = 1,
+                (false, true) => fix[b] = 0,
+                (false, false) => {
+                    let score = (z0 - value).max(EPS) * (z1 - value).max(EPS);
+                    if best.is_none_or(|(s, ..)| score > s) {
+                        best = Some((score, b, b0, b1));
+                    }
+                }
+            }
+        }
+        let Some((_, b, b0, b1)) = best else {
+            // Every candidate got fixed: assess the node again under the fixings.
+            return Ok(Step::Children(vec![Node { fix, bound, depth }]));
+        };
+        let mut down = fix.clone();
+        down[b] = 0;
+        fix[b] = 1;
+        // Pushed last, explored first: the up branch dives towards integral solutions.
+        Ok(Step::Children(vec![
+            Node {
+                fix: down,
+                bound: b0,
+                depth,
+            },
+            Node {
+                fix,
+                bound: b1,
+                depth,
+            },
+        ]))
+    }
+
+    /// LP value with `y_b` fixed to `v` (`+inf` when infeasible, the parent's on a stop).
+    fn child_value(&mut self, fix: &mut [i8], b: usize, v: i8, parent: f64) -> Result<f64> {
+        fix[b] = v;
+        let out = self.solve_lp(fix);
+        fix[b] = FREE;
+        Ok(match out? {
+            Lp::Solved { value, .. } => value,
+            Lp::Infeasible => f64::INFINITY,
+            Lp::Stopped => parent,
+        })
+    }
+
+    /// Primal heuristic: the LP's support, then drop blocks (least LP weight first) while every
+    /// class still reaches its QoS.
+    fn round(&mut self, fix: &[i8], y: &[f64]) {
+        let mut chosen: Vec<bool> = (0..y.len()).map(|b| y[b] > EPS || fix[b] == 1).collect();
+        let mut order: Vec<usize> = (0..y.len()).filter(|&b| chosen[b]).collect();
+        order.sort_by(|&a, &b| y[a].total_cmp(&y[b]));
+        if !self.cm.feasible(|b| chosen[b]) {
+            return;
+        }
+        self.cm.make_minimal(&mut chosen, &order);
+        let size = chosen.iter().filter(|&&c| c).count();
+        if size < self.best.num_blocks() || (size == self.best.num_blocks() && self.nodes % 16 == 1)
+        {
+            self.cm.improve(&mut chosen);
+        }
+        self.offer(&chosen);
+    }
+
+    /// Take `chosen` as the incumbent if it is a smaller valid selection.
+    fn offer(&mut self, chosen: &[bool]) {
+        if chosen.iter().filter(|&&c| c).count() >= self.best.num_blocks() {
+            return;
+        }
+        if let Some(sel) = self.cm.selection(self.inst, chosen) {
+            if sel.num_blocks() < self.best.num_blocks() {
+                self.best = sel;
+            }
+        }
+    }
+
+    /// Load the node's fixings as bounds and re-solve from the current basis.
+    fn solve_lp(&mut self, fix: &[i8]) -> Result<Lp> {
+        let mut model = match self.model.take() {
+            Some(m) => m,
+            None => self.fresh_model(),
+        };
+        for (b, (&want, have)) in fix.iter().zip(self.loaded.iter_mut()).enumerate() {
+            if want != *have {
+                let (lo, hi) = match want {
+                    0 => (0.0, 0.0),
+                    1 => (1.0, 1.0),
+                    _ => (0.0, 1.0),
+                };
+                model.change_column_bounds(self.y_cols[b], lo..=hi);
+                *have = want;
+            }
+        }
+        // No HiGHS time limit here: its clock runs across re-solves of one model, and a node LP
+        // takes milliseconds; the search checks the wall clock between nodes.
+        let solved = model
+            .try_solve()
+            .map_err(|e| MbaError::Solver(format!("HiGHS LP failed: {e:?}")))?;
+        self.lps += 1;
+        let nb = fix.len();
+        let out = match solved.status() {
+            HighsModelStatus::Optimal => {
+                let sol = solved.get_solution();
+                Lp::Solved {
+                    value: solved.objective_value(),
+                    cols: sol.columns().to_vec(),
+                    reduced: sol.dual_columns()[..nb].to_vec(),
+                }
+            }
+            HighsModelStatus::Infeasible => Lp::Infeasible,
+            HighsModelStatus::ReachedTimeLimit => Lp::Stopped,
+            other => {
+                return Err(MbaError::Solver(format!(
+                    "HiGHS LP relaxation ended with status {other:?}"
+                )));
+            }
+        };
+        self.model = Some(Model::from(solved));
+        Ok(out)
+    }
+
+    /// Separate cover cuts at the LP point `cols` and add them; false when none is violated.
+    fn add_cuts(&mut self, cols: &[f64]) -> bool {
+        let x = &self.x_cols;
+        let cuts = cuts::separate(&self.cm, |c, b| cols[x[c][b].index()]);
+        let Some(model) = self.model.as_mut() else {
+            return false;
+        };
+        for cut in &cuts {
+            let row = cut.blocks.iter().map(|&b| (x[cut.class][b], 1.0));
+            model.add_row(..=cut.rhs, row);
+        }
+        self.cuts += cuts.len() as u64;
+        !cuts.is_empty()
+    }
+
+    fn fresh_model(&mut self) -> Model {
+        let lp = self.cm.lp(false);
+        self.y_cols = lp.y;
+        self.x_cols = lp.x;
+        self.loaded.iter_mut().for_each(|f| *f = FREE);
+        lp.model
+    }
+}
+
+enum Step {
+    Children(Vec<Node>),
+    Stopped(Node),
+}
+
+/// The integral bound an LP value proves.
+fn lp_bound(value: f64) -> usize {
+    (value - EPS).ceil().max(0.0) as usize
+}
+
+/// Fix free `y` whose reduced cost proves that moving them off their bound cannot beat `ub`.
+fn reduced_cost_fixing(fix: &mut [i8], value: f64, y: &[f64], reduced: &[f64], ub: usize) {
+    for b in 0..fix.len() {
+        if fix[b] != FREE {
+            continue;
+        }
+        let d = reduced[b];
+        if y[b] < EPS && d > 0.0 && lp_bound(value + d) >= ub {
+            fix[b] = 0;
+        } else if y[b] > 1.0 - EPS && d < 0.0 && lp_bound(value - d) >= ub {
+            fix[b] = 1;
+        }
+    }
+}
+
+/// Up to `count` free fractional `y`, closest to one half first.
+fn fractional(fix: &[i8], y: &[f64], count: usize) -> Vec<usize> {
+    let mut out: Vec<usize> = (0..fix.len())
+        .filter(|&b| fix[b] == FREE && y[b] > EPS && y[b] < 1.0 - EPS)
+        .collect();
+    let frac = |b: usize| y[b].min(1.0 - y[b]);
+    out.sort_by(|&a, &b| frac(b).total_cmp(&frac(a)).then(a.cmp(&b)));
+    out.truncate(count);
+    out
+}

@@ -1,0 +1,170 @@
+//! (P2.1) as it is, per device and over every physical block, handed to the HiGHS MIP solver:
+//! the cross-check and the peer that branch and bound has to beat.
+
+use std::ffi::{CStr, c_char, c_int, c_void};
+
+use highs::{Col, HighsModelStatus, HighsSolutionStatus, RowProblem, Sense};
+
+use super::ExactResult;
+use super::model::{qos_floor, quiet_single_thread};
+use crate::error::{MbaError, Result};
+use crate::library::Instance;
+use crate::library::config::ExactOptions;
+use crate::selection::Selection;
+
+unsafe extern "C" {
+    /// From the HiGHS C API (linked through `highs-sys`); the `highs` crate reads only
+    /// 32-bit info values, and the node count is 64-bit.
+    fn Highs_getInt64InfoValue(highs: *const c_void, info: *const c_char, value: *mut i64)
+    -> c_int;
+}
+
+/// The plain model: `y_b` binary per physical block, `x[k][b]` binary per device and block.
+struct Plain {
+    /// `(canonical model, position)` of every physical block.
+    blocks: Vec<(usize, usize)>,
+    y: Vec<Col>,
+    /// `x[k][b]`.
+    x: Vec<Vec<Col>>,
+}
+
+pub fn run(inst: &Instance, opts: &ExactOptions, incumbent: Selection) -> Result<ExactResult> {
+    let start = std::time::Instant::now();
+    let lib = &inst.library;
+    let blocks: Vec<(usize, usize)> = (0..lib.blocks())
+        .flat_map(|n| (0..lib.models()).map(move |i| (i, n)))
+        .filter(|&(i, n)| lib.canonical(i, n) == i)
+        .collect();
+    let mut pb = RowProblem::default();
+    let y: Vec<Col> = blocks
+        .iter()
+        .map(|_| pb.add_integer_column(1.0, 0..=1))
+        .collect();
+    let mut x = Vec::with_capacity(inst.num_devices());
+    for d in &inst.devices {
+        let xk: Vec<Col> = blocks
+            .iter()
+            .map(|_| pb.add_integer_column(0.0, 0..=1))
+            .collect();
+        for n in 0..lib.blocks() {
+            let at_n = blocks.iter().enumerate().filter(|(_, bl)| bl.1 == n);
+            pb.add_row(1.0..=1.0, at_n.map(|(b, _)| (xk[b], 1.0)));
+        }
+        let row = blocks
+            .iter()
+            .enumerate()
+            .map(|(b, &(i, n))| (xk[b], lib.score(d.task, i, n)));
+        pb.add_row(qos_floor(d.qos).., row);
+        for b in 0..blocks.len() {
+            pb.add_row(..=0.0, [(xk[b], 1.0), (y[b], -1.0)]);
+        }
+        x.push(xk);
+    }
+    let plain = Plain { blocks, y, x };
+    let mut model = pb.optimise(Sense::Minimise);
+    quiet_single_thread(&mut model);
+    model.set_option("time_limit", opts.time_limit_s);
+    model.set_option("mip_rel_gap", 0.0);
+    if let Some(limit) = opts.node_limit {
+        model.set_option("mip_max_nodes", limit.min(i32::MAX as u64) as i32);
+    }
+    let start_sel = Selection::verified(inst, incumbent.assignment).ok();
+    if let Some(sel) = &start_sel {
+        // A rejected start only costs HiGHS its head start.
+        let _ = model.try_set_solution(Some(&plain.columns(inst, sel)), None, None, None);
+    }
+    let solved = model
+        .try_solve()
+        .map_err(|e| MbaError::Solver(format!("HiGHS MIP failed: {e:?}")))?;
+    let status = solved.status();
+    if matches!(
+        status,
+        HighsModelStatus::Infeasible | HighsModelStatus::UnboundedOrInfeasible
+    ) {
+        return Err(MbaError::Solver(
+            "infeasible model: some device cannot reach its QoS (HiGHS MIP)".into(),
+        ));
+    }
+    let found = (solved.primal_solution_status() == HighsSolutionStatus::Feasible)
+        .then(|| plain.selection(inst, solved.get_solution().columns()))
+        .flatten();
+    let best = match (found, start_sel) {
+        (Some(a), Some(b)) => Some(if a.num_blocks() <= b.num_blocks() {
+            a
+        } else {
+            b
+        }),
+        (a, b) => a.or(b),
+    };
+    let Some(best) = best else {
+        return Err(MbaError::Solver(format!(
+            "HiGHS MIP found no solution (status {status:?})"
+        )));
+    };
+    let ub = best.num_blocks();
+    let dual = solved.double_info_value(c"mip_dual_bound").unwrap_or(0.0);
+    let mut lower = if dual.is_finite() {
+        ((dual - 1e-6).ceil().max(0.0) as usize).min(ub)
+    } else {
+        0
+    };
+    if status == HighsModelStatus::Optimal {
+        lower = ub;
+    }
+    lower = lower.max(super::trivial_lower_bound(inst).min(ub));
+    Ok(ExactResult {
+        lower_bound: lower,
+        optimal: lower >= ub,
+        selection: best,
+        nodes: int64_info(solved.as_ptr(), c"mip_node_count").unwrap_or(0),
+        lp_solves: 0,
+        seconds: start.elapsed().as_secs_f64(),
+    })
+}
+
+/// A 64-bit HiGHS info value.
+fn int64_info(highs: *const c_void, name: &CStr) -> Option<u64> {
+    let mut value: i64 = 0;
+    // SAFETY: `highs` is a live HiGHS object and `name` a NUL-terminated string.
+    let status = unsafe { Highs_getInt64InfoValue(highs, name.as_ptr(), &mut value) };
+    (status == 0).then_some(value.max(0) as u64)
+}
+
+impl Plain {
+    /// Column values of a selection, as a MIP start.
+    fn columns(&self, inst: &Instance, sel: &Selection) -> Vec<f64> {
+        let width = self.blocks.len();
+        let mut cols = vec![0.0; width * (1 + self.x.len())];
+        let lib = &inst.library;
+        for (k, row) in sel.assignment.iter().enumerate() {
+            for (n, &i) in row.iter().enumerate() {
+                let b = self
+                    .blocks
+                    .binary_search_by(|&(bi, bn)| (bn, bi).cmp(&(n, lib.canonical(i, n))))
+                    .expect("assigned blocks are physical");
+                cols[self.y[b].index()] = 1.0;
+                cols[self.x[k][b].index()] = 1.0;
+            }
+        }
+        cols
+    }
+
+    /// The checked selection read from a MIP solution.
+    fn selection(&self, inst: &Instance, cols: &[f64]) -> Option<Selection> {
+        let nb = inst.library.blocks();
+        let assignment = self
+            .x
+            .iter()
+            .map(|xk| {
+                let mut row = vec![usize::MAX; nb];
+                for (b, &(i, n)) in self.blocks.iter().enumerate() {
+                    if cols[xk[b].index()] > 0.5 {
+                        row[n] = i;
+                    }
+                }
+                row
+            })
+            .collect();
+        Selection::verified(inst, assignment).ok()
+    }
+}

@@ -1,0 +1,353 @@
+//! Exact parameter selection (SPEC §2.2): branch and bound and the plain HiGHS MIP against
+//! exhaustive search, the greedy, each other, and the checker.
+
+use std::process::Command;
+use std::sync::Arc;
+
+use mba::library::config::ExactOptions;
+use mba::library::generate::{GeneratorParams, Popularity, generate_instance};
+use mba::library::{Device, Instance, Library};
+use mba::selection::Selection;
+use mba::selection::exact::model::Compact;
+use mba::selection::exact::{ExactResult, branch_and_bound, highs_mip};
+use mba::selection::exhaustive::exhaustive;
+use mba::selection::greedy::{GreedyOptions, greedy};
+use rayon::prelude::*;
+
+fn opts(time_limit_s: f64, node_limit: Option<u64>) -> ExactOptions {
+    ExactOptions {
+        time_limit_s,
+        node_limit,
+    }
+}
+
+fn greedy_sel(inst: &Instance) -> Selection {
+    greedy(inst, &GreedyOptions::default()).unwrap().selection
+}
+
+/// A result is a selection the checker rebuilds identically, with a bound below it.
+fn assert_sound(inst: &Instance, r: &ExactResult, what: &str) {
+    let again = Selection::verified(inst, r.selection.assignment.clone())
+        .unwrap_or_else(|e| panic!("{what}: selection fails the checker: {e}"));
+    assert_eq!(
+        again, r.selection,
+        "{what}: selection differs from the checker's"
+    );
+    assert!(
+        r.lower_bound <= r.selection.num_blocks(),
+        "{what}: bound above best"
+    );
+    assert!(
+        r.lower_bound >= inst.library.blocks(),
+        "{what}: bound below N"
+    );
+    assert_eq!(
+        r.optimal,
+        r.lower_bound == r.selection.num_blocks(),
+        "{what}"
+    );
+}
+
+/// Small generated instances over a grid of parameters; at most 20 physical blocks.
+fn small_instances() -> Vec<(String, Instance)> {
+    let mut out = Vec::new();
+    let shapes = [
+        (2, 2),
+        (2, 4),
+        (3, 3),
+        (3, 5),
+        (4, 4),
+        (4, 5),
+        (5, 4),
+        (2, 8),
+    ];
+    for (s, &(m, n)) in shapes.iter().enumerate() {
+        for seed in 0..40u64 {
+            let pop =
+                [Popularity::Distinct, Popularity::Uniform, Popularity::Zipf][seed as usize % 3];
+            let devices = match pop {
+                Popularity::Distinct => 1 + seed as usize % m,
+                _ => 1 + seed as usize % 6,
+            };
+            let p = GeneratorParams {
+                models: m,
+                blocks: n,
+                devices,
+                clusters: 1 + seed as usize % 2,
+                qos_ratio: [0.5, 0.7, 0.8, 0.9, 0.95, 1.0][seed as usize % 6],
+                sharing: [0.0, 0.0, 0.5, 0.9][(seed / 3) as usize % 4],
+                inter_similarity: [0.5, 0.8][(seed / 2) as usize % 2],
+                depth_decay: [3.0, 0.5][(seed / 5) as usize % 2],
+                popularity: pop,
+                ..Default::default()
+            };
+            let seed = seed + 1000 * s as u64;
+            out.push((format!("{p:?} seed {seed}"), generate_instance(&p, seed)));
+        }
+    }
+    out
+}
+
+fn instance(
+    scores: Vec<Vec<Vec<f64>>>,
+    ids: Option<Vec<Vec<i64>>>,
+    devs: &[(usize, f64)],
+) -> Instance {
+    Instance {
+        library: Arc::new(Library::new(None, scores, ids).unwrap()),
+        devices: devs
+            .iter()
+            .map(|&(task, qos)| Device {
+                task,
+                qos,
+                gain: None,
+            })
+            .collect(),
+    }
+}
+
+/// Hand-made instances: ties, shared blocks, repeated tasks with different QoS, a QoS met
+/// only by the whole own model.
+fn hand_made() -> Vec<(String, Instance)> {
+    let two = vec![
+        vec![vec![1.0, 1.0, 1.0], vec![0.9, 0.5, 0.2]],
+        vec![vec![0.8, 0.6, 0.1], vec![1.0, 1.0, 1.0]],
+    ];
+    let tie = vec![
+        vec![vec![0.5, 0.5], vec![0.5, 0.5], vec![0.5, 0.5]],
+        vec![vec![0.5, 0.5], vec![0.5, 0.5], vec![0.5, 0.5]],
+        vec![vec![0.5, 0.5], vec![0.5, 0.5], vec![0.5, 0.5]],
+    ];
+    // Models 0 and 1 hold one physical block at position 0 (equal scores, as the library
+    // requires).
+    let shared = vec![
+        vec![vec![1.0, 1.0], vec![1.0, 0.3]],
+        vec![vec![0.7, 0.2], vec![0.7, 1.0]],
+    ];
+    vec![
+        (
+            "two, loose".into(),
+            instance(two.clone(), None, &[(0, 2.0), (1, 2.0)]),
+        ),
+        (
+            "two, tight".into(),
+            instance(two.clone(), None, &[(0, 3.0), (1, 3.0)]),
+        ),
+        (
+            "repeated task".into(),
+            instance(two, None, &[(0, 2.0), (0, 2.6), (1, 1.5), (0, 2.1)]),
+        ),
+        (
+            "all ties".into(),
+            instance(tie, None, &[(0, 1.0), (1, 1.0), (2, 1.0)]),
+        ),
+        (
+            "shared".into(),
+            instance(
+                shared,
+                Some(vec![vec![7, 1], vec![7, 2]]),
+                &[(0, 2.0), (1, 1.7)],
+            ),
+        ),
+    ]
+}
+
+#[test]
+fn bnb_mip_and_exhaustive_agree_on_small_instances() {
+    let mut cases = small_instances();
+    cases.extend(hand_made());
+    assert!(cases.len() >= 300);
+    // Under rayon on purpose: the solvers must be callable concurrently.
+    let results: Vec<(usize, usize, u64)> = cases
+        .par_iter()
+        .map(|(name, inst)| {
+            let g = greedy_sel(inst);
+            let truth = exhaustive(inst).expect("small enough").expect("feasible");
+            let o = opts(30.0, None);
+            let bnb = branch_and_bound(inst, &o, g.clone()).unwrap();
+            let mip = highs_mip(inst, &o, g.clone()).unwrap();
+            assert_sound(inst, &bnb, name);
+            assert_sound(inst, &mip, name);
+            assert!(bnb.optimal && mip.optimal, "{name}: not proven");
+            assert_eq!(
+                bnb.selection.num_blocks(),
+                truth.num_blocks(),
+                "{name}: bnb"
+            );
+            assert_eq!(
+                mip.selection.num_blocks(),
+                truth.num_blocks(),
+                "{name}: mip"
+            );
+            assert!(truth.num_blocks() <= g.num_blocks(), "{name}");
+            (truth.num_blocks(), g.num_blocks(), bnb.nodes)
+        })
+        .collect();
+    // The grid is not trivial: the greedy misses the optimum somewhere, and some trees branch.
+    assert!(results.iter().any(|&(opt, g, _)| g > opt));
+    assert!(results.iter().any(|&(_, _, nodes)| nodes > 1));
+}
+
+#[test]
+fn hand_made_optima() {
+    let want = [3, 6, 3, 2, 3];
+    for ((name, inst), want) in hand_made().iter().zip(want) {
+        let r = branch_and_bound(inst, &opts(10.0, None), greedy_sel(inst)).unwrap();
+        assert_eq!(r.selection.num_blocks(), want, "{name}");
+        assert!(r.optimal, "{name}");
+    }
+}
+
+#[test]
+fn compact_model_merges_devices_and_drops_dominated_blocks() {
+    let (_, inst) = &hand_made()[2];
+    let cm = Compact::new(inst);
+    // Four devices, two tasks: task 0 keeps its strictest QoS.
+    assert_eq!(cm.classes.len(), 2);
+    assert_eq!(cm.classes[0].devices, vec![0, 1, 3]);
+    assert_eq!(cm.classes[0].qos, 2.6);
+    // Every block is the best for one task: none is dominated.
+    assert_eq!(cm.dominated, 0);
+    let (_, ties) = &hand_made()[3];
+    let cm = Compact::new(ties);
+    // Three equal blocks at each of two positions: the lowest index survives.
+    assert_eq!(cm.dominated, 4);
+    assert_eq!(cm.blocks, vec![(0, 0), (0, 1)]);
+    let (_, shared) = &hand_made()[4];
+    // Position 0 holds one physical block for two models.
+    assert_eq!(Compact::new(shared).by_pos[0].len(), 1);
+}
+
+#[test]
+fn paper_scale_small_k_is_proven_and_matches_mip() {
+    let p = GeneratorParams {
+        models: 21,
+        blocks: 24,
+        devices: 4,
+        ..Default::default()
+    };
+    // Seed 1 needs the root cover cuts: without them the LP bound stays at 65 < 66.
+    for seed in 0..2 {
+        let inst = generate_instance(&p, seed);
+        let g = greedy_sel(&inst);
+        let bnb = branch_and_bound(&inst, &opts(30.0, None), g.clone()).unwrap();
+        let mip = highs_mip(&inst, &opts(30.0, None), g.clone()).unwrap();
+        assert_sound(&inst, &bnb, "bnb");
+        assert_sound(&inst, &mip, "mip");
+        assert!(bnb.optimal && mip.optimal, "seed {seed}");
+        assert_eq!(bnb.selection.num_blocks(), mip.selection.num_blocks());
+        assert!(bnb.selection.num_blocks() <= g.num_blocks());
+    }
+}
+
+#[test]
+fn limits_return_the_best_with_a_valid_bound() {
+    let p = GeneratorParams {
+        models: 21,
+        blocks: 24,
+        devices: 12,
+        ..Default::default()
+    };
+    let inst = generate_instance(&p, 1);
+    let g = greedy_sel(&inst);
+    let r = branch_and_bound(&inst, &opts(60.0, Some(3)), g.clone()).unwrap();
+    assert_sound(&inst, &r, "bnb node limit");
+    assert!(r.nodes <= 3);
+    assert!(r.selection.num_blocks() <= g.num_blocks());
+    let start = std::time::Instant::now();
+    let r = branch_and_bound(&inst, &opts(0.5, None), g.clone()).unwrap();
+    assert!(
+        start.elapsed().as_secs_f64() < 3.0,
+        "bnb ignores its time limit"
+    );
+    assert_sound(&inst, &r, "bnb time limit");
+    let start = std::time::Instant::now();
+    let r = highs_mip(&inst, &opts(1.0, None), g.clone()).unwrap();
+    assert!(
+        start.elapsed().as_secs_f64() < 5.0,
+        "mip ignores its time limit"
+    );
+    assert_sound(&inst, &r, "mip time limit");
+    assert!(r.selection.num_blocks() <= g.num_blocks());
+}
+
+#[test]
+fn infeasible_models_are_errors() {
+    // QoS above the best reachable score (3.0); built directly, bypassing validation.
+    let scores = vec![
+        vec![vec![1.0, 1.0, 1.0], vec![0.9, 0.5, 0.2]],
+        vec![vec![0.8, 0.6, 0.1], vec![1.0, 1.0, 1.0]],
+    ];
+    let inst = instance(scores, None, &[(0, 2.0), (1, 3.5)]);
+    let fake = Selection {
+        assignment: vec![vec![0; 3]; 2],
+        broadcast: vec![(0, 0), (0, 1), (0, 2)],
+        scores: vec![3.0, 1.5],
+    };
+    for r in [
+        branch_and_bound(&inst, &opts(5.0, None), fake.clone()),
+        highs_mip(&inst, &opts(5.0, None), fake.clone()),
+    ] {
+        let err = r.expect_err("infeasible model must be an error");
+        assert!(err.to_string().contains("infeasible"), "{err}");
+    }
+}
+
+#[test]
+fn an_invalid_incumbent_is_replaced() {
+    let (_, inst) = &hand_made()[1];
+    let bad = Selection {
+        assignment: vec![vec![1; 3]; 2],
+        broadcast: vec![],
+        scores: vec![],
+    };
+    let bnb = branch_and_bound(inst, &opts(5.0, None), bad.clone()).unwrap();
+    let mip = highs_mip(inst, &opts(5.0, None), bad).unwrap();
+    assert_eq!(bnb.selection.num_blocks(), 6);
+    assert_eq!(mip.selection.num_blocks(), 6);
+}
+
+fn mba(args: &[&str]) -> (i32, String, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_mba"))
+        .args(args)
+        .output()
+        .unwrap();
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+#[test]
+fn cli_bnb_and_mip_json() {
+    let dir = std::env::temp_dir().join(format!("mba-exact-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = dir.join("k4.json");
+    let path = file.to_str().unwrap();
+    let (rc, _, err) = mba(&["generate", "--devices", "4", "--seed", "0", "-o", path]);
+    assert_eq!(rc, 0, "{err}");
+    let mut blocks = Vec::new();
+    for ps in ["bnb", "mip"] {
+        let (rc, out, err) = mba(&["solve", path, "--ps", ps, "--json", "--time-limit", "30"]);
+        assert_eq!(rc, 0, "{err}");
+        let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+        let ps_out = &v["ps"];
+        assert_eq!(ps_out["method"], ps);
+        assert_eq!(ps_out["optimal"], true);
+        assert_eq!(ps_out["lower_bound"], ps_out["blocks"]);
+        assert_eq!(ps_out["gap"], 0.0);
+        assert!(ps_out["nodes"].as_u64().is_some());
+        blocks.push(ps_out["blocks"].as_u64().unwrap());
+    }
+    assert_eq!(blocks[0], blocks[1]);
+    // A one-node limit stops the search early with a sound bound.
+    let (rc, out, err) = mba(&["solve", path, "--ps", "bnb", "--json", "--node-limit", "1"]);
+    assert_eq!(rc, 0, "{err}");
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert!(v["ps"]["nodes"].as_u64().unwrap() <= 1);
+    assert!(v["ps"]["lower_bound"].as_u64().unwrap() <= v["ps"]["blocks"].as_u64().unwrap());
+    let (rc, _, _) = mba(&["solve", path, "--ps", "bnb", "--time-limit", "-1"]);
+    assert_eq!(rc, 2);
+    std::fs::remove_dir_all(&dir).ok();
+}
