@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use super::output::Row;
-use super::spec::{Scheme, Study};
+use super::spec::{Scheme, Study, SweepParameter};
 use super::{BackendChoice, ProgressMode, Shard, backend_for, simulate_with_backend, with_threads};
 use crate::error::{MbaError, Result};
 
@@ -153,14 +153,16 @@ fn fmt_at(p: Option<(f64, f64)>) -> String {
 fn params(f: &FigureRun) -> String {
     let s = &f.study.file;
     let g = &s.generator;
+    let swept = s.sweep.parameter;
+    let show = |p: SweepParameter, v: String| if p == swept { "swept".into() } else { v };
     format!(
         "{} trials x {} realizations, E = {} J, M = {}, N = {}, K = {}, qos {}, sharing {}",
         s.study.trials,
         s.study.realizations,
-        s.system.energy_j,
+        show(SweepParameter::EnergyJ, s.system.energy_j.to_string()),
         g.models,
         g.blocks,
-        g.devices,
+        show(SweepParameter::Devices, g.devices.to_string()),
         g.qos_ratio,
         g.sharing
     )
