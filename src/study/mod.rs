@@ -157,6 +157,7 @@ pub fn run_part(
         shard,
         study_source: study.source.clone(),
         study_text: study.text.clone(),
+        spec_toml: study.spec_toml(),
         trials: study.file.study.trials,
         realizations: study.file.study.realizations,
         run: RunInfo {
@@ -174,8 +175,15 @@ pub fn run_part(
 pub fn results(study: &Study, parts: &[Part]) -> Result<(Vec<Row>, Manifest)> {
     let mut units: Vec<_> = parts.iter().flat_map(|p| p.units.iter().cloned()).collect();
     let stats = run::reduce(study, &mut units)?;
+    let mut unproven = vec![0; study.file.points()];
+    for u in &units {
+        unproven[u.point as usize] += u.bnb_unproven;
+    }
     let runs: Vec<(Shard, RunInfo)> = parts.iter().map(|p| (p.shard, p.run.clone())).collect();
-    Ok((output::rows(study, &stats), Manifest::new(study, &runs)))
+    Ok((
+        output::rows(study, &stats),
+        Manifest::new(study, &runs, unproven),
+    ))
 }
 
 /// What `simulate` did.
@@ -186,6 +194,7 @@ pub struct SimulateOutcome {
     pub skipped: bool,
     /// Final rows, for an unsharded run (sharded runs need `mba merge`).
     pub rows: Option<Vec<Row>>,
+    pub manifest: Option<Manifest>,
     pub wall_s: f64,
 }
 
@@ -226,17 +235,18 @@ pub fn simulate_with_backend(
         }
     };
     let wall_s = part.run.wall_s;
-    let rows = if shard.count == 1 {
+    let (rows, manifest) = if shard.count == 1 {
         let (rows, manifest) = results(study, std::slice::from_ref(&part))?;
         output::write_all(out, study, &rows, &manifest)?;
-        Some(rows)
+        (Some(rows), Some(manifest))
     } else {
-        None
+        (None, None)
     };
     Ok(SimulateOutcome {
         part_path: path,
         skipped,
         rows,
+        manifest,
         wall_s,
     })
 }
@@ -330,9 +340,12 @@ pub fn merge(dirs: &[PathBuf], out: Option<&Path>) -> Result<MergeOutcome> {
         });
     };
     let parts: Vec<Part> = groups.remove(&n).expect("found").into_values().collect();
-    let study = Study::from_text(&parts[0].study_source, &parts[0].study_text)?
-        .with_counts(Some(parts[0].trials), Some(parts[0].realizations))?;
-    if study.hash() != parts[0].spec_hash {
+    let p0 = &parts[0];
+    let study = Study {
+        text: p0.study_text.clone(),
+        ..Study::from_text(&p0.study_source, &p0.spec_toml)?
+    };
+    if study.hash() != p0.spec_hash {
         return Err(MbaError::Solver(
             "the parts' study text does not reproduce their hash (different mba version?)".into(),
         ));

@@ -7,7 +7,7 @@ use serde::Serialize;
 use super::plot;
 use super::run::METRICS;
 use super::shard::{RunInfo, Shard, write_atomic};
-use super::spec::{Metric, Study};
+use super::spec::{Metric, Study, StudyFile};
 use super::stats::Acc;
 use crate::error::{MbaError, Result};
 
@@ -93,7 +93,10 @@ pub fn csv_text(rows: &[Row]) -> String {
 pub struct Manifest {
     pub study_name: String,
     pub study_path: String,
+    /// The study file as read.
     pub study_text: String,
+    /// The effective study the numbers are of (after flag overrides, `--quick`, dropped schemes).
+    pub spec: StudyFile,
     pub spec_hash: String,
     pub seed: u64,
     pub trials: u64,
@@ -106,10 +109,13 @@ pub struct Manifest {
     pub wall_s: f64,
     /// The shards the results combine (`[{index 0, count 1}]` for an unsharded run).
     pub shards: Vec<Shard>,
+    /// Per sweep point: trials whose optimal selection (`mba_bnb`) stopped at a time or node
+    /// limit without a proof of optimality (its best selection is used).
+    pub bnb_unproven: Vec<u64>,
 }
 
 impl Manifest {
-    pub fn new(study: &Study, runs: &[(Shard, RunInfo)]) -> Manifest {
+    pub fn new(study: &Study, runs: &[(Shard, RunInfo)], bnb_unproven: Vec<u64>) -> Manifest {
         let f = &study.file;
         let mut backends: Vec<String> = runs.iter().map(|(_, r)| r.backend.clone()).collect();
         backends.dedup();
@@ -118,6 +124,7 @@ impl Manifest {
             study_name: f.study.name.clone(),
             study_path: study.source.clone(),
             study_text: study.text.clone(),
+            spec: f.clone(),
             spec_hash: study.hash(),
             seed: f.study.seed,
             trials: f.study.trials,
@@ -128,6 +135,7 @@ impl Manifest {
             threads: runs.iter().map(|(_, r)| r.threads).max().unwrap_or(1),
             wall_s: runs.iter().map(|(_, r)| r.wall_s).sum(),
             shards: runs.iter().map(|(s, _)| *s).collect(),
+            bnb_unproven,
         }
     }
 }

@@ -41,6 +41,8 @@ pub struct FigureRun {
     pub wall_s: f64,
     /// Why optimal selection was dropped, when it was.
     pub bnb_note: Option<String>,
+    /// Per point: optimal selections not proven optimal within the limits.
+    pub bnb_unproven: Vec<u64>,
 }
 
 /// What `reproduce` did.
@@ -61,6 +63,7 @@ fn run_figure(
     let mut study = figure_study(name, text, quick)?;
     let dir = out.join(name);
     let mut bnb_note = None;
+    clear_stale_part(&dir, &study)?;
     let res = simulate_with_backend(&study, backend.as_ref(), &dir, Shard::WHOLE, progress);
     let res = match res {
         Err(MbaError::Solver(msg)) if study.file.study.schemes.contains(&Scheme::MbaBnb) => {
@@ -68,6 +71,7 @@ fn run_figure(
             eprintln!("{name}: optimal selection failed ({msg}); continuing with greedy only");
             bnb_note = Some(msg);
             study.file.study.schemes.retain(|s| *s != Scheme::MbaBnb);
+            clear_stale_part(&dir, &study)?;
             simulate_with_backend(&study, backend.as_ref(), &dir, Shard::WHOLE, progress)
         }
         other => other,
@@ -76,9 +80,23 @@ fn run_figure(
         name: name.into(),
         study,
         rows: res.rows.expect("unsharded run has rows"),
+        bnb_unproven: res.manifest.expect("unsharded run").bnb_unproven,
         wall_s: res.wall_s,
         bnb_note,
     })
+}
+
+/// `reproduce` owns its figure folders: a part left by another variant of the figure (quick vs
+/// full, with or without optimal selection) is removed, a part of this very study is reused.
+fn clear_stale_part(dir: &Path, study: &Study) -> Result<()> {
+    let path = super::shard::part_path(dir, Shard::WHOLE);
+    if path.exists() {
+        let stale = super::shard::load_part(&path).map_or(true, |p| p.spec_hash != study.hash());
+        if stale {
+            std::fs::remove_file(&path).map_err(|e| MbaError::io(&path, e))?;
+        }
+    }
+    Ok(())
 }
 
 /// Run Figs. 6-8 into `out/fig6..8`, write `out/summary.md`, and return the report.
@@ -294,6 +312,19 @@ fn summary(figs: &[FigureRun], quick: bool, wall_s: f64) -> String {
                 "\n**{}: optimal selection (mba_bnb) was not available** ({note}); the figure \
                  shows greedy selection only, and the greedy/optimal rows read n/a.",
                 f.name
+            );
+        }
+    }
+    for f in figs {
+        let unproven: u64 = f.bnb_unproven.iter().sum();
+        if unproven > 0 {
+            let _ = writeln!(
+                s,
+                "\n{}: {unproven} of {} optimal selections hit the time or node limit \
+                 (per point: {:?}); their best selection, not a proven optimum, is used.",
+                f.name,
+                f.study.units(),
+                f.bnb_unproven
             );
         }
     }

@@ -31,6 +31,9 @@ pub struct UnitStats {
     pub point: u32,
     pub trial: u64,
     pub accs: Vec<Acc>,
+    /// 1 when the trial's optimal selection stopped at a limit without proving optimality.
+    #[serde(default)]
+    pub bnb_unproven: u64,
 }
 
 pub const METRICS: usize = Metric::ALL.len();
@@ -97,7 +100,8 @@ pub fn run_units(
 struct Selected {
     instances: Vec<Instance>,
     greedy: Vec<Selection>,
-    bnb: Option<Vec<Selection>>,
+    /// Optimal selections and whether each was proven optimal.
+    bnb: Option<Vec<(Selection, bool)>>,
 }
 
 fn select_batch(
@@ -149,7 +153,7 @@ fn select_batch(
             .zip(trials)
             .map(|((inst, g), &t)| {
                 branch_and_bound(inst, &f.exact, g.clone())
-                    .map(|r| r.selection)
+                    .map(|r| (r.selection, r.optimal))
                     .map_err(|e| MbaError::Solver(format!("mba_bnb at point {p}, trial {t}: {e}")))
             })
             .collect::<Result<Vec<_>>>()?;
@@ -191,7 +195,7 @@ fn run_batch(
     for (i, &t) in trials.iter().enumerate() {
         jobs.push(job(&sel.greedy[i], n, f.study.seed, p, t, r));
         if let Some(b) = &sel.bnb {
-            jobs.push(job(&b[i], n, f.study.seed, p, t, r));
+            jobs.push(job(&b[i].0, n, f.study.seed, p, t, r));
         }
     }
     let settings = PowerSettings {
@@ -218,7 +222,7 @@ fn run_batch(
             let (g, b) = block.split_at(r as usize);
             let blocks = TrialBlocks {
                 greedy: sel.greedy[i].num_blocks(),
-                bnb: sel.bnb.as_ref().map(|v| v[i].num_blocks()),
+                bnb: sel.bnb.as_ref().map(|v| v[i].0.num_blocks()),
                 unicast: sel.instances[i].num_devices() * n,
             };
             UnitStats {
@@ -231,6 +235,7 @@ fn run_batch(
                     g,
                     b,
                 ),
+                bnb_unproven: sel.bnb.as_ref().map_or(0, |v| u64::from(!v[i].1)),
             }
         })
         .collect())

@@ -116,6 +116,9 @@ pub struct Part {
     pub study_source: String,
     /// The study file's text, so a merge needs nothing else.
     pub study_text: String,
+    /// The effective study (after flag overrides) as TOML, which round-trips every f64 exactly:
+    /// what the numbers are of, and what a merge rebuilds the study from.
+    pub spec_toml: String,
     /// Trials and realizations after flag overrides.
     pub trials: u64,
     pub realizations: u64,

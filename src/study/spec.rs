@@ -412,6 +412,11 @@ impl Study {
         format!("{:016x}", fnv1a(canon.as_bytes()))
     }
 
+    /// The effective study as TOML (exact for every f64).
+    pub fn spec_toml(&self) -> String {
+        toml::to_string(&self.file).expect("study serialises to TOML")
+    }
+
     /// Work units `(point, trial)` in canonical order.
     pub fn units(&self) -> u64 {
         self.file.points() as u64 * self.file.study.trials
