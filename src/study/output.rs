@@ -8,7 +8,7 @@ use super::plot;
 use super::run::METRICS;
 use super::shard::{RunInfo, Shard, write_atomic};
 use super::spec::{Metric, Study, StudyFile};
-use super::stats::Acc;
+use super::stats::Cell;
 use crate::error::{MbaError, Result};
 
 /// One tidy row: a `(point, scheme, metric)` cell.
@@ -21,6 +21,8 @@ pub struct Row {
     pub metric: String,
     /// Mean over non-outage samples; `null` when every sample is an outage.
     pub mean: Option<f64>,
+    /// 95% CI half-width of `mean`: Student t over the trial means (two or more trials), else
+    /// over the samples.
     pub ci95: Option<f64>,
     /// Samples, outages included.
     pub count: u64,
@@ -28,7 +30,7 @@ pub struct Row {
 }
 
 /// Reduced statistics as rows, in `(point, scheme, metric)` order.
-pub fn rows(study: &Study, stats: &[Vec<Acc>]) -> Vec<Row> {
+pub fn rows(study: &Study, stats: &[Vec<Cell>]) -> Vec<Row> {
     let f = &study.file;
     let mut out = Vec::new();
     for (p, cells) in stats.iter().enumerate() {

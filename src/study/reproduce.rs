@@ -174,10 +174,10 @@ fn params(f: &FigureRun) -> String {
     let swept = s.sweep.parameter;
     let show = |p: SweepParameter, v: String| if p == swept { "swept".into() } else { v };
     format!(
-        "{} trials x {} realizations, E = {} J, M = {}, N = {}, K = {}, qos {}, sharing {}",
+        "{} trials x {} realizations, E = {}, M = {}, N = {}, K = {}, qos {}, sharing {}",
         s.study.trials,
         s.study.realizations,
-        show(SweepParameter::EnergyJ, s.system.energy_j.to_string()),
+        show(SweepParameter::EnergyJ, format!("{} J", s.system.energy_j)),
         g.models,
         g.blocks,
         show(SweepParameter::Devices, g.devices.to_string()),

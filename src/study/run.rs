@@ -14,7 +14,7 @@ use serde::{Deserialize, Serialize};
 
 use super::shard::Shard;
 use super::spec::{Metric, PointParams, Scheme, Study};
-use super::stats::Acc;
+use super::stats::{Acc, Cell};
 use crate::backend::{Backend, Outcome, PowerJob, PowerSettings};
 use crate::channel::{Purpose, stream_rng};
 use crate::error::{MbaError, Result};
@@ -281,7 +281,7 @@ fn unit_accs(
 
 /// Combine units into per-point statistics, in `(point, trial)` order: `out[p][s * METRICS + m]`.
 /// The units must cover the study exactly once (checked).
-pub fn reduce(study: &Study, units: &mut [UnitStats]) -> Result<Vec<Vec<Acc>>> {
+pub fn reduce(study: &Study, units: &mut [UnitStats]) -> Result<Vec<Vec<Cell>>> {
     let f = &study.file;
     let cells = f.study.schemes.len() * METRICS;
     units.sort_by_key(|u| (u.point, u.trial));
@@ -292,7 +292,7 @@ pub fn reduce(study: &Study, units: &mut [UnitStats]) -> Result<Vec<Vec<Acc>>> {
             units.len()
         )));
     }
-    let mut out = vec![vec![Acc::default(); cells]; f.points()];
+    let mut out = vec![vec![Cell::default(); cells]; f.points()];
     for (idx, u) in units.iter().enumerate() {
         let want = (idx as u64 / f.study.trials, idx as u64 % f.study.trials);
         if (u.point as u64, u.trial) != want || u.accs.len() != cells {
@@ -302,7 +302,7 @@ pub fn reduce(study: &Study, units: &mut [UnitStats]) -> Result<Vec<Vec<Acc>>> {
             )));
         }
         for (a, x) in out[u.point as usize].iter_mut().zip(&u.accs) {
-            a.merge(x);
+            a.add_trial(x);
         }
     }
     Ok(out)

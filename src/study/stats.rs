@@ -76,6 +76,40 @@ impl Acc {
     }
 }
 
+/// A reduced `(point, scheme, metric)` cell: the pooled samples, and the per-trial means.
+/// Trials (task draws, libraries) vary more than realizations within a trial, so the interval
+/// comes from the spread of the trial means whenever there are at least two of them.
+#[derive(Debug, Clone, Copy, PartialEq, Default)]
+pub struct Cell {
+    pub pooled: Acc,
+    pub trial_means: Acc,
+}
+
+impl Cell {
+    /// Add one trial's statistics (in trial order).
+    pub fn add_trial(&mut self, unit: &Acc) {
+        self.pooled.merge(unit);
+        let n = unit.served();
+        self.trial_means.push(if n > 0 {
+            unit.sum / n as f64
+        } else {
+            f64::INFINITY
+        });
+    }
+
+    /// Mean, count and outages of the pooled samples; the 95% CI of the mean from the trial
+    /// means (two or more served trials), else from the pooled samples.
+    pub fn summary(&self) -> Summary {
+        let pooled = self.pooled.summary();
+        let ci95 = if self.trial_means.served() >= 2 {
+            self.trial_means.summary().ci95
+        } else {
+            pooled.ci95
+        };
+        Summary { ci95, ..pooled }
+    }
+}
+
 /// Two-sided 95% Student-t quantile `t_{0.975, df}`: a table to 30, then the Cornish-Fisher
 /// expansion around the normal quantile (error below 1e-4 there).
 pub fn t_975(df: u64) -> f64 {
