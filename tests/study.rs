@@ -57,8 +57,11 @@ fn rows_of(study: &Study, backend: &dyn Backend, shards: u64) -> Vec<Row> {
     results(study, &parts).unwrap().0
 }
 
+/// `(value, mean, ci95, count, outages)` with floats as bit patterns.
+type RowBits = (u64, Option<u64>, Option<u64>, u64, u64);
+
 /// Bit patterns of every number in the rows, so the comparison is exact.
-fn bits(rows: &[Row]) -> Vec<(u64, Option<u64>, Option<u64>, u64, u64)> {
+fn bits(rows: &[Row]) -> Vec<RowBits> {
     rows.iter()
         .map(|r| {
             (

@@ -354,7 +354,9 @@ impl StudyFile {
                 }
             });
             if let Err(e) = checked {
-                if !param.sets(&e.field) && !(param.is_count() && e.field == "generator.models") {
+                // The library-size limit is reported on `models` but blocks count as well.
+                let size = param == SweepParameter::Blocks && e.field == "generator.models";
+                if !(param.sets(&e.field) || size) {
                     return Err(e);
                 }
                 return Err(FieldError::new(
