@@ -118,7 +118,9 @@ fn draw<DB: DrawingBackend>(
         .map_err(e)?;
     for (i, s) in data.iter().enumerate() {
         let color = COLORS[i % COLORS.len()];
-        let style = color.stroke_width(2);
+        // Earlier series are drawn wider, so coinciding curves stay visible under later ones.
+        let wider = (data.len() - 1 - i) as u32;
+        let style = color.stroke_width(2 + 2 * wider);
         chart
             .draw_series(LineSeries::new(s.points.iter().map(|p| (p.0, p.1)), style))
             .map_err(e)?
@@ -128,9 +130,10 @@ fn draw<DB: DrawingBackend>(
             .draw_series(
                 s.points
                     .iter()
-                    .map(|p| Circle::new((p.0, p.1), 3, color.filled())),
+                    .map(|p| Circle::new((p.0, p.1), 3 + 2 * wider, color.filled())),
             )
             .map_err(e)?;
+        let style = color.stroke_width(2);
         let bars = s
             .points
             .iter()
