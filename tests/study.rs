@@ -98,6 +98,15 @@ fn one_and_two_threads_and_three_shards_give_identical_numbers() {
     };
     assert!(blocks("mba_greedy", 1) < blocks("unicast", 1));
     assert_eq!(blocks("unicast", 1), 7.0 * 6.0);
+    // The shared-library path (one library per point, batched greedy) as well.
+    let shared = Study::from_text(
+        "shared.toml",
+        &SMALL.replace("library_per_trial = true", "library_per_trial = false"),
+    )
+    .unwrap();
+    let one = with_threads(Some(1), || rows_of(&shared, &CpuBackend, 1)).unwrap();
+    let two = with_threads(Some(2), || rows_of(&shared, &CpuBackend, 2)).unwrap();
+    assert_eq!(bits(&one), bits(&two));
 }
 
 /// A backend that delegates to the CPU and counts its calls: studies run on any `&dyn Backend`.
