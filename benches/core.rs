@@ -11,26 +11,14 @@ use mba::power::{GainGroups, Link, optimal_power};
 use mba::selection::greedy::{GreedyOptions, greedy};
 
 fn bench_greedy(c: &mut Criterion) {
-    let p = GeneratorParams {
-        models: 500,
-        blocks: 24,
-        devices: 500,
-        ..GeneratorParams::default()
-    };
+    let p = GeneratorParams { models: 500, blocks: 24, devices: 500, ..GeneratorParams::default() };
     let inst = generate_instance(&p, 1);
     let opts = GreedyOptions::default();
-    c.bench_function("greedy M=K=500 N=24", |b| {
-        b.iter(|| greedy(black_box(&inst), &opts).unwrap())
-    });
+    c.bench_function("greedy M=K=500 N=24", |b| b.iter(|| greedy(black_box(&inst), &opts).unwrap()));
 }
 
 fn bench_power(c: &mut Criterion) {
-    let link = Link {
-        bandwidth_hz: 100e6,
-        noise_w: 0.5e-9,
-        block_bits: 5e6,
-        energy_j: 250.0,
-    };
+    let link = Link { bandwidth_hz: 100e6, noise_w: 0.5e-9, block_bits: 5e6, energy_j: 250.0 };
     let mut device_gains = vec![0.0; 21];
     rayleigh_gains(1, 0, 0, 0, 1e-3, &mut device_gains);
     // Unicast-like worst case for grouping: 21 distinct gains, 24 blocks each.
