@@ -447,3 +447,55 @@ fn reproduce_quick_writes_figures_and_summary() {
     // Every latency ratio is a measured number here (the quick run keeps E = 200 and 320 J).
     assert!(summary.contains("constant-power MBA / MBA latency at E = 200 J | 1.20 | 1."));
 }
+
+#[test]
+fn realizations_beyond_one_batch_are_chunked_in_order() {
+    use mba::backend::PowerJob;
+    use mba::library::Instance;
+    use mba::library::generate::{draw_tasks, generate_library};
+    use mba::power::Link;
+    use mba::selection::greedy::greedy;
+    let r = mba::study::run::BATCH_SAMPLES + 3;
+    let text = format!(
+        "[study]\nseed = 4\ntrials = 1\nrealizations = {r}\nschemes = [\"mba_greedy\"]\n\
+         [generator]\nmodels = 3\nblocks = 3\n[sweep]\nparameter = \"devices\"\nvalues = [2]\n"
+    );
+    let study = Study::from_text("chunks.toml", &text).unwrap();
+    let row = rows_of(&study, &CpuBackend, 1)
+        .into_iter()
+        .find(|r| r.metric == "latency_s")
+        .unwrap();
+    // The same trial by hand, all realizations in one backend call.
+    let pt = study.file.point(0);
+    let library = Arc::new(generate_library(&pt.generator, 4));
+    let mut rng = stream_rng(4, 0, 0, Purpose::Tasks, 0);
+    let devices = draw_tasks(&pt.generator, &mut rng)
+        .into_iter()
+        .map(|task| Device {
+            task,
+            qos: pt.generator.qos_ratio * library.own_score(task),
+            gain: None,
+        })
+        .collect();
+    let inst = Instance { library, devices };
+    let sel = greedy(&inst, &GreedyOptions::default()).unwrap().selection;
+    let job = PowerJob {
+        seed: 4,
+        realizations: r,
+        ..PowerJob::from_selection(&sel, 3)
+    };
+    let settings = PowerSettings {
+        link: Link::from(&pt.system),
+        path_loss: pt.system.path_loss,
+        constant_power_w: None,
+    };
+    let mut acc = Acc::default();
+    for o in CpuBackend.power_batch(&settings, &[job]).unwrap() {
+        acc.push(o.mba);
+    }
+    assert_eq!(row.count, r);
+    assert_eq!(
+        row.mean.map(f64::to_bits),
+        acc.summary().mean.map(f64::to_bits)
+    );
+}

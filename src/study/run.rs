@@ -39,8 +39,8 @@ pub struct UnitStats {
 pub const METRICS: usize = Metric::ALL.len();
 
 /// Realization-times-trial outcomes evaluated per backend call (bounds memory and gives the
-/// progress bar something to show).
-const BATCH_SAMPLES: u64 = 1 << 16;
+/// progress bar something to show). Public so tests can cross a chunk boundary.
+pub const BATCH_SAMPLES: u64 = 1 << 16;
 
 /// The library of point `p` (trial `t` when libraries are drawn per trial).
 fn library_for(study: &Study, pt: &PointParams, p: usize, t: u64) -> Library {
@@ -168,13 +168,13 @@ fn select_batch(
     })
 }
 
-fn job(sel: &Selection, n: usize, seed: u64, p: usize, t: u64, realizations: u64) -> PowerJob {
+fn job(sel: &Selection, n: usize, seed: u64, p: usize, t: u64, first: u64, len: u64) -> PowerJob {
     PowerJob {
         seed,
         point: p as u64,
         trial: t,
-        first_realization: 0,
-        realizations,
+        first_realization: first,
+        realizations: len,
         ..PowerJob::from_selection(sel, n)
     }
 }
@@ -188,57 +188,64 @@ fn run_batch(
     shared: Option<&Arc<Library>>,
 ) -> Result<Vec<UnitStats>> {
     let f = &study.file;
-    let r = f.study.realizations;
     let sel = select_batch(study, backend, pt, p, trials, shared)?;
     let n = pt.generator.blocks;
-    let mut jobs = Vec::with_capacity(trials.len() * 2);
-    for (i, &t) in trials.iter().enumerate() {
-        jobs.push(job(&sel.greedy[i], n, f.study.seed, p, t, r));
-        if let Some(b) = &sel.bnb {
-            jobs.push(job(&b[i].0, n, f.study.seed, p, t, r));
-        }
-    }
-    let settings = PowerSettings {
-        link: Link::from(&pt.system),
-        path_loss: pt.system.path_loss,
-        constant_power_w: pt.system.constant_power_w,
-    };
-    let outcomes = backend.power_batch(&settings, &jobs)?;
-    if outcomes.len() as u64 != jobs.len() as u64 * r {
-        return Err(MbaError::Solver(format!(
-            "backend {} returned {} outcomes for {} realizations",
-            backend.name(),
-            outcomes.len(),
-            jobs.len() as u64 * r
-        )));
-    }
-    let per_trial = if sel.bnb.is_some() { 2 } else { 1 };
-    let stride = per_trial * r as usize;
-    Ok(trials
+    let schemes = &f.study.schemes;
+    let mut units: Vec<UnitStats> = trials
         .iter()
         .enumerate()
         .map(|(i, &t)| {
-            let block = &outcomes[i * stride..(i + 1) * stride];
-            let (g, b) = block.split_at(r as usize);
+            let mut accs = vec![Acc::default(); schemes.len() * METRICS];
             let blocks = TrialBlocks {
                 greedy: sel.greedy[i].num_blocks(),
                 bnb: sel.bnb.as_ref().map(|v| v[i].0.num_blocks()),
                 unicast: sel.instances[i].num_devices() * n,
             };
+            push_blocks(&mut accs, schemes, &blocks);
             UnitStats {
                 point: p as u32,
                 trial: t,
-                accs: unit_accs(
-                    &f.study.schemes,
-                    sel.instances[i].num_devices(),
-                    blocks,
-                    g,
-                    b,
-                ),
+                accs,
                 bnb_unproven: sel.bnb.as_ref().map_or(0, |v| u64::from(!v[i].1)),
             }
         })
-        .collect())
+        .collect();
+    let settings = PowerSettings {
+        link: Link::from(&pt.system),
+        path_loss: pt.system.path_loss,
+        constant_power_w: pt.system.constant_power_w,
+    };
+    // Realizations in chunks (in order), so memory stays bounded however many there are.
+    let total = f.study.realizations;
+    let chunk = total.min(BATCH_SAMPLES);
+    let mut first = 0;
+    while first < total {
+        let r = chunk.min(total - first);
+        let mut jobs = Vec::with_capacity(trials.len() * 2);
+        for (i, &t) in trials.iter().enumerate() {
+            jobs.push(job(&sel.greedy[i], n, f.study.seed, p, t, first, r));
+            if let Some(b) = &sel.bnb {
+                jobs.push(job(&b[i].0, n, f.study.seed, p, t, first, r));
+            }
+        }
+        let outcomes = backend.power_batch(&settings, &jobs)?;
+        if outcomes.len() as u64 != jobs.len() as u64 * r {
+            return Err(MbaError::Solver(format!(
+                "backend {} returned {} outcomes for {} realizations",
+                backend.name(),
+                outcomes.len(),
+                jobs.len() as u64 * r
+            )));
+        }
+        let stride = (jobs.len() / trials.len()) * r as usize;
+        for (i, unit) in units.iter_mut().enumerate() {
+            let (g, b) = outcomes[i * stride..(i + 1) * stride].split_at(r as usize);
+            let k = sel.instances[i].num_devices();
+            push_latencies(&mut unit.accs, schemes, k, g, b);
+        }
+        first += r;
+    }
+    Ok(units)
 }
 
 struct TrialBlocks {
@@ -247,36 +254,42 @@ struct TrialBlocks {
     unicast: usize,
 }
 
-/// Fold one trial's outcomes, in realization order, into its per-(scheme, metric) statistics.
-fn unit_accs(
+/// A trial's blocks sent, one sample per scheme.
+fn push_blocks(accs: &mut [Acc], schemes: &[Scheme], blocks: &TrialBlocks) {
+    for (s, scheme) in schemes.iter().enumerate() {
+        let nblocks = match scheme {
+            Scheme::MbaGreedy | Scheme::MbaConstantPower => Some(blocks.greedy),
+            Scheme::MbaBnb => blocks.bnb,
+            Scheme::Unicast => Some(blocks.unicast),
+        };
+        if let Some(x) = nblocks {
+            accs[s * METRICS + 2].push(x as f64);
+        }
+    }
+}
+
+/// Fold outcomes of consecutive realizations, in realization order, into a trial's statistics.
+fn push_latencies(
+    accs: &mut [Acc],
     schemes: &[Scheme],
     devices: usize,
-    blocks: TrialBlocks,
     greedy: &[Outcome],
     bnb: &[Outcome],
-) -> Vec<Acc> {
-    let mut accs = vec![Acc::default(); schemes.len() * METRICS];
+) {
     let k = devices as f64;
     for (s, scheme) in schemes.iter().enumerate() {
-        let (latencies, nblocks): (Box<dyn Iterator<Item = f64>>, usize) = match scheme {
-            Scheme::MbaGreedy => (Box::new(greedy.iter().map(|o| o.mba)), blocks.greedy),
-            Scheme::MbaBnb => (
-                Box::new(bnb.iter().map(|o| o.mba)),
-                blocks.bnb.expect("bnb selected"),
-            ),
-            Scheme::MbaConstantPower => {
-                (Box::new(greedy.iter().map(|o| o.constant)), blocks.greedy)
-            }
-            Scheme::Unicast => (Box::new(greedy.iter().map(|o| o.unicast)), blocks.unicast),
+        let (outcomes, pick): (&[Outcome], fn(&Outcome) -> f64) = match scheme {
+            Scheme::MbaGreedy => (greedy, |o| o.mba),
+            Scheme::MbaBnb => (bnb, |o| o.mba),
+            Scheme::MbaConstantPower => (greedy, |o| o.constant),
+            Scheme::Unicast => (greedy, |o| o.unicast),
         };
         let cell = &mut accs[s * METRICS..(s + 1) * METRICS];
-        for l in latencies {
+        for l in outcomes.iter().map(pick) {
             cell[0].push(l);
             cell[1].push(l / k);
         }
-        cell[2].push(nblocks as f64);
     }
-    accs
 }
 
 /// Combine units into per-point statistics, in `(point, trial)` order: `out[p][s * METRICS + m]`.

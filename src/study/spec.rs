@@ -239,6 +239,9 @@ pub struct StudyFile {
 /// Largest score table `M^2 N` a study may generate (2 GB of f64).
 pub const MAX_SCORES: f64 = 2.5e8;
 
+/// Most work units `(point, trial)` a study may have (each keeps its statistics in the parts).
+pub const MAX_UNITS: f64 = 1e7;
+
 /// The parameters of one sweep point.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct PointParams {
@@ -304,6 +307,16 @@ impl StudyFile {
                     format!("`{}` listed twice", a.name()),
                 ));
             }
+        }
+        let units = s.trials as f64 * self.sweep.values.len() as f64;
+        if units > MAX_UNITS {
+            return Err(FieldError::new(
+                "study.trials",
+                format!(
+                    "{units:e} work units (points x trials) exceed {MAX_UNITS:e}; use fewer \
+                     trials and more realizations"
+                ),
+            ));
         }
         if self.generator.gain_path_loss.is_some() {
             return Err(FieldError::new(
