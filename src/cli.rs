@@ -10,6 +10,7 @@ use crate::library::generate::{GeneratorParams, generate_instance};
 use crate::library::{Instance, Settings};
 use crate::selection::greedy::{ChainOrder, DeviceOrder, ForeignPool};
 use crate::solve::{PsMethod, SolveReport, device_gains, select, solve_with_gains};
+use crate::study::{BackendChoice, ProgressMode, Shard, Study};
 
 #[derive(Parser, Debug)]
 #[command(
@@ -28,6 +29,69 @@ pub enum Command {
     Generate(GenerateArgs),
     /// Parameter selection, then every power-control scheme, on one instance.
     Solve(SolveArgs),
+    /// Run a Monte Carlo study (a TOML study file) into an output folder.
+    Simulate(SimulateArgs),
+    /// Combine the shard parts of a study into the final results.
+    Merge(MergeArgs),
+    /// Reproduce the paper's Figs. 6-8 and summarise them beside its claims.
+    Reproduce(ReproduceArgs),
+}
+
+#[derive(Args, Debug)]
+pub struct SimulateArgs {
+    /// Study file (TOML): `[study]`, `[system]`, `[generator]`, `[greedy]`, `[exact]`, `[sweep]`.
+    pub study: PathBuf,
+    /// Backend (overrides the study file's `study.backend`).
+    #[arg(long, value_enum)]
+    pub backend: Option<BackendChoice>,
+    /// Trials (task draws) per sweep point (overrides the study file).
+    #[arg(long)]
+    pub trials: Option<u64>,
+    /// Channel realizations per trial (overrides the study file).
+    #[arg(long)]
+    pub realizations: Option<u64>,
+    /// Run shard I of N (0-based, `I/N`); also taken from SLURM_ARRAY_TASK_ID or
+    /// JOB_COMPLETION_INDEX when set.
+    #[arg(long)]
+    pub shard: Option<String>,
+    /// Shard count for JOB_COMPLETION_INDEX (Kubernetes) or to override SLURM_ARRAY_TASK_COUNT.
+    #[arg(long)]
+    pub shard_count: Option<u64>,
+    /// Output folder.
+    #[arg(short, long, default_value = "results")]
+    pub output: PathBuf,
+    /// No progress output.
+    #[arg(long)]
+    pub quiet: bool,
+    /// Worker threads (default: all cores).
+    #[arg(long)]
+    pub threads: Option<usize>,
+}
+
+#[derive(Args, Debug)]
+pub struct MergeArgs {
+    /// Folders holding `parts/shard-I-of-N.json` (or part files).
+    #[arg(required = true)]
+    pub dirs: Vec<PathBuf>,
+    /// Output folder (default: the first folder).
+    #[arg(short, long)]
+    pub output: Option<PathBuf>,
+}
+
+#[derive(Args, Debug)]
+pub struct ReproduceArgs {
+    /// Output folder.
+    #[arg(short, long, default_value = "results")]
+    pub output: PathBuf,
+    /// A fast smoke run: 3 points, 2 trials, 16 realizations per figure.
+    #[arg(long)]
+    pub quick: bool,
+    /// No progress output.
+    #[arg(long)]
+    pub quiet: bool,
+    /// Worker threads (default: all cores).
+    #[arg(long)]
+    pub threads: Option<usize>,
 }
 
 #[derive(Args, Debug)]
@@ -86,6 +150,9 @@ pub fn run_from_args() -> Result<()> {
     match cli.command {
         Command::Generate(args) => generate(args, sub.expect("subcommand")),
         Command::Solve(args) => solve(args),
+        Command::Simulate(args) => simulate(args),
+        Command::Merge(args) => merge(args),
+        Command::Reproduce(args) => reproduce(args),
     }
 }
 
@@ -215,4 +282,72 @@ fn print_table(inst: &Instance, r: &SolveReport) {
             rep.energy_j
         );
     }
+}
+
+fn progress_mode(quiet: bool) -> ProgressMode {
+    if quiet {
+        ProgressMode::Quiet
+    } else {
+        ProgressMode::Auto
+    }
+}
+
+fn simulate(args: SimulateArgs) -> Result<()> {
+    let study = Study::load(&args.study)?.with_counts(args.trials, args.realizations)?;
+    let shard = match &args.shard {
+        Some(s) => Shard::parse(s)?,
+        None => {
+            Shard::from_env(|k| std::env::var(k).ok(), args.shard_count)?.unwrap_or(Shard::WHOLE)
+        }
+    };
+    let backend = args.backend.unwrap_or(study.file.study.backend);
+    let progress = progress_mode(args.quiet);
+    let out = crate::study::simulate(&study, &args.output, backend, shard, args.threads, progress)?;
+    if args.quiet {
+        return Ok(());
+    }
+    if out.skipped {
+        eprintln!("{} already done; reused", out.part_path.display());
+    }
+    match &out.rows {
+        Some(_) => eprintln!(
+            "wrote {} (results.csv, results.json, plots, manifest.json) in {:.1} s",
+            args.output.display(),
+            out.wall_s
+        ),
+        None => eprintln!(
+            "wrote {} in {:.1} s; when every shard is done: mba merge {}",
+            out.part_path.display(),
+            out.wall_s,
+            args.output.display()
+        ),
+    }
+    Ok(())
+}
+
+fn merge(args: MergeArgs) -> Result<()> {
+    let out = crate::study::merge(&args.dirs, args.output.as_deref())?;
+    eprintln!(
+        "merged {} shards into {} ({} rows)",
+        out.shards,
+        out.out.display(),
+        out.rows.len()
+    );
+    Ok(())
+}
+
+fn reproduce(args: ReproduceArgs) -> Result<()> {
+    let report = crate::study::reproduce::reproduce(
+        &args.output,
+        args.quick,
+        args.threads,
+        progress_mode(args.quiet),
+    )?;
+    println!("{}", report.summary_md);
+    eprintln!(
+        "wrote {} (fig6, fig7, fig8, summary.md) in {:.1} s",
+        args.output.display(),
+        report.wall_s
+    );
+    Ok(())
 }

@@ -12,5 +12,6 @@ pub mod library;
 pub mod power;
 pub mod selection;
 pub mod solve;
+pub mod study;
 
 pub use error::{MbaError, Result};

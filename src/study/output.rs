@@ -1,0 +1,184 @@
+//! The output folder: `results.csv` (tidy), `results.json`, plots, `manifest.json`.
+
+use std::path::Path;
+
+use serde::Serialize;
+
+use super::plot;
+use super::run::METRICS;
+use super::shard::{RunInfo, Shard, write_atomic};
+use super::spec::{Metric, Study, StudyFile};
+use super::stats::Cell;
+use crate::error::{MbaError, Result};
+
+/// One tidy row: a `(point, scheme, metric)` cell.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Row {
+    pub point: usize,
+    pub parameter: String,
+    pub value: f64,
+    pub scheme: String,
+    pub metric: String,
+    /// Mean over non-outage samples; `null` when every sample is an outage.
+    pub mean: Option<f64>,
+    /// 95% CI half-width of `mean`: Student t over the trial means (two or more trials), else
+    /// over the samples.
+    pub ci95: Option<f64>,
+    /// Samples, outages included.
+    pub count: u64,
+    pub outages: u64,
+}
+
+/// Reduced statistics as rows, in `(point, scheme, metric)` order.
+pub fn rows(study: &Study, stats: &[Vec<Cell>]) -> Vec<Row> {
+    let f = &study.file;
+    let mut out = Vec::new();
+    for (p, cells) in stats.iter().enumerate() {
+        for (s, scheme) in f.study.schemes.iter().enumerate() {
+            for (m, metric) in Metric::ALL.iter().enumerate() {
+                let sum = cells[s * METRICS + m].summary();
+                out.push(Row {
+                    point: p,
+                    parameter: f.sweep.parameter.name().into(),
+                    value: f.sweep.values[p],
+                    scheme: scheme.name().into(),
+                    metric: metric.name().into(),
+                    mean: sum.mean,
+                    ci95: sum.ci95,
+                    count: sum.count,
+                    outages: sum.outages,
+                });
+            }
+        }
+    }
+    out
+}
+
+fn opt(x: Option<f64>) -> String {
+    x.map(|v| format!("{v:e}")).unwrap_or_default()
+}
+
+/// CSV text; an empty `mean`/`ci95` means "no sample" (all outages, or fewer than 2).
+pub fn csv_text(rows: &[Row]) -> String {
+    let mut w = csv::Writer::from_writer(Vec::new());
+    w.write_record([
+        "point",
+        "parameter",
+        "value",
+        "scheme",
+        "metric",
+        "mean",
+        "ci95",
+        "count",
+        "outages",
+    ])
+    .expect("in memory");
+    for r in rows {
+        w.write_record([
+            r.point.to_string(),
+            r.parameter.clone(),
+            r.value.to_string(),
+            r.scheme.clone(),
+            r.metric.clone(),
+            opt(r.mean),
+            opt(r.ci95),
+            r.count.to_string(),
+            r.outages.to_string(),
+        ])
+        .expect("in memory");
+    }
+    String::from_utf8(w.into_inner().expect("in memory")).expect("utf-8")
+}
+
+/// `manifest.json`: where the numbers came from.
+#[derive(Debug, Clone, Serialize)]
+pub struct Manifest {
+    pub study_name: String,
+    pub study_path: String,
+    /// The study file as read.
+    pub study_text: String,
+    /// The effective study the numbers are of (after flag overrides, `--quick`, dropped schemes).
+    pub spec: StudyFile,
+    pub spec_hash: String,
+    pub seed: u64,
+    pub trials: u64,
+    pub realizations: u64,
+    pub version: String,
+    pub git_revision: String,
+    pub backend: String,
+    pub threads: usize,
+    /// Wall time of the computation, s (summed over shards for a merge).
+    pub wall_s: f64,
+    /// The shards the results combine (`[{index 0, count 1}]` for an unsharded run).
+    pub shards: Vec<Shard>,
+    /// Per sweep point: trials whose optimal selection (`mba_bnb`) stopped at a time or node
+    /// limit without a proof of optimality (its best selection is used).
+    pub bnb_unproven: Vec<u64>,
+}
+
+impl Manifest {
+    pub fn new(study: &Study, runs: &[(Shard, RunInfo)], bnb_unproven: Vec<u64>) -> Manifest {
+        let f = &study.file;
+        let mut backends: Vec<String> = runs.iter().map(|(_, r)| r.backend.clone()).collect();
+        backends.dedup();
+        let first = &runs[0].1;
+        Manifest {
+            study_name: f.study.name.clone(),
+            study_path: study.source.clone(),
+            study_text: study.text.clone(),
+            spec: f.clone(),
+            spec_hash: study.hash(),
+            seed: f.study.seed,
+            trials: f.study.trials,
+            realizations: f.study.realizations,
+            version: first.version.clone(),
+            git_revision: first.git_revision.clone(),
+            backend: backends.join("; "),
+            threads: runs.iter().map(|(_, r)| r.threads).max().unwrap_or(1),
+            wall_s: runs.iter().map(|(_, r)| r.wall_s).sum(),
+            shards: runs.iter().map(|(s, _)| *s).collect(),
+            bnb_unproven,
+        }
+    }
+}
+
+/// `git rev-parse HEAD` in the working folder, or "unknown".
+pub fn git_revision() -> String {
+    std::process::Command::new("git")
+        .args(["rev-parse", "HEAD"])
+        .stderr(std::process::Stdio::null())
+        .output()
+        .ok()
+        .filter(|o| o.status.success())
+        .and_then(|o| String::from_utf8(o.stdout).ok())
+        .map(|s| s.trim().to_string())
+        .filter(|s| !s.is_empty())
+        .unwrap_or_else(|| "unknown".into())
+}
+
+/// Write every output file into `dir`.
+pub fn write_all(dir: &Path, study: &Study, rows: &[Row], manifest: &Manifest) -> Result<()> {
+    std::fs::create_dir_all(dir).map_err(|e| MbaError::io(dir, e))?;
+    write_atomic(&dir.join("results.csv"), csv_text(rows).as_bytes())?;
+    let json = serde_json::json!({
+        "study": study.file.study.name,
+        "parameter": study.file.sweep.parameter.name(),
+        "rows": rows,
+    });
+    write_atomic(
+        &dir.join("results.json"),
+        serde_json::to_string_pretty(&json)
+            .expect("serialises")
+            .as_bytes(),
+    )?;
+    write_atomic(
+        &dir.join("manifest.json"),
+        serde_json::to_string_pretty(manifest)
+            .expect("serialises")
+            .as_bytes(),
+    )?;
+    for metric in Metric::ALL {
+        plot::plot_metric(dir, study, rows, metric)?;
+    }
+    Ok(())
+}

@@ -1,0 +1,322 @@
+//! Running the work units of a study on a backend.
+//!
+//! A work unit is `(point, trial)`. Its library comes from the study seed (one per point, or
+//! from `(seed, point, trial)` with `library_per_trial`), its tasks from the stream
+//! `(seed, point, trial, Tasks)`, and realization `r` of its channels from ChaCha stream `r`
+//! under `(seed, point, trial, Channel)` — never from thread, shard or backend. Each unit folds
+//! its samples in realization order into its own statistics.
+
+use std::sync::Arc;
+
+use rand::Rng as _;
+use rayon::prelude::*;
+use serde::{Deserialize, Serialize};
+
+use super::shard::Shard;
+use super::spec::{Metric, PointParams, Scheme, Study};
+use super::stats::{Acc, Cell};
+use crate::backend::{Backend, Outcome, PowerJob, PowerSettings};
+use crate::channel::{Purpose, stream_rng};
+use crate::error::{MbaError, Result};
+use crate::library::generate::{draw_tasks, generate_library};
+use crate::library::{Device, Instance, Library};
+use crate::power::Link;
+use crate::selection::Selection;
+use crate::selection::exact::branch_and_bound;
+
+/// Statistics of one work unit: `accs[s * METRICS + m]` for the study's `s`-th scheme and metric
+/// `Metric::ALL[m]`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct UnitStats {
+    pub point: u32,
+    pub trial: u64,
+    pub accs: Vec<Acc>,
+    /// 1 when the trial's optimal selection stopped at a limit without proving optimality.
+    #[serde(default)]
+    pub bnb_unproven: u64,
+}
+
+pub const METRICS: usize = Metric::ALL.len();
+
+/// Realization-times-trial outcomes evaluated per backend call (bounds memory and gives the
+/// progress bar something to show). Public so tests can cross a chunk boundary.
+pub const BATCH_SAMPLES: u64 = 1 << 16;
+
+/// The library of point `p` (trial `t` when libraries are drawn per trial).
+fn library_for(study: &Study, pt: &PointParams, p: usize, t: u64) -> Library {
+    let s = &study.file.study;
+    let seed = if s.library_per_trial {
+        stream_rng(s.seed, p as u64, t, Purpose::Library, 0).next_u64()
+    } else {
+        s.seed
+    };
+    generate_library(&pt.generator, seed)
+}
+
+/// Devices of trial `t` at point `p`: tasks by the popularity model, QoS by the ratio.
+fn devices_for(study: &Study, pt: &PointParams, lib: &Library, p: usize, t: u64) -> Vec<Device> {
+    let mut rng = stream_rng(study.file.study.seed, p as u64, t, Purpose::Tasks, 0);
+    draw_tasks(&pt.generator, &mut rng)
+        .into_iter()
+        .map(|task| Device {
+            task,
+            qos: pt.generator.qos_ratio * lib.own_score(task),
+            gain: None,
+        })
+        .collect()
+}
+
+/// Run this shard's units of `study` on `backend`; `progress(n)` is told as units finish.
+/// Units come back in canonical `(point, trial)` order.
+pub fn run_units(
+    study: &Study,
+    backend: &dyn Backend,
+    shard: Shard,
+    progress: &(dyn Fn(u64) + Sync),
+) -> Result<Vec<UnitStats>> {
+    let f = &study.file;
+    let trials = f.study.trials;
+    let per_batch = (BATCH_SAMPLES / f.study.realizations).clamp(1, 256) as usize;
+    let mut out = Vec::new();
+    for p in 0..f.points() {
+        let mine: Vec<u64> = (0..trials)
+            .filter(|&t| shard.owns(p as u64 * trials + t))
+            .collect();
+        if mine.is_empty() {
+            continue;
+        }
+        let pt = f.point(p);
+        let shared = (!f.study.library_per_trial).then(|| Arc::new(library_for(study, &pt, p, 0)));
+        for chunk in mine.chunks(per_batch) {
+            out.extend(run_batch(study, backend, &pt, p, chunk, shared.as_ref())?);
+            progress(chunk.len() as u64);
+        }
+    }
+    Ok(out)
+}
+
+/// Selections of a batch of trials: greedy always (constant power and unicast use its trial
+/// setup), branch and bound when `mba_bnb` is compared.
+struct Selected {
+    instances: Vec<Instance>,
+    greedy: Vec<Selection>,
+    /// Optimal selections and whether each was proven optimal.
+    bnb: Option<Vec<(Selection, bool)>>,
+}
+
+fn select_batch(
+    study: &Study,
+    backend: &dyn Backend,
+    pt: &PointParams,
+    p: usize,
+    trials: &[u64],
+    shared: Option<&Arc<Library>>,
+) -> Result<Selected> {
+    let f = &study.file;
+    let instances: Vec<Instance> = trials
+        .par_iter()
+        .map(|&t| {
+            let library = match shared {
+                Some(l) => l.clone(),
+                None => Arc::new(library_for(study, pt, p, t)),
+            };
+            let devices = devices_for(study, pt, &library, p, t);
+            Instance { library, devices }
+        })
+        .collect();
+    let greedy = match shared {
+        Some(lib) => {
+            let devs: Vec<Vec<Device>> = instances.iter().map(|i| i.devices.clone()).collect();
+            backend.greedy_batch(lib, &devs, &f.greedy)?
+        }
+        None => instances
+            .par_iter()
+            .map(|i| {
+                backend
+                    .greedy_batch(&i.library, std::slice::from_ref(&i.devices), &f.greedy)
+                    .map(|mut v| v.remove(0))
+            })
+            .collect::<Result<Vec<_>>>()?,
+    };
+    if greedy.len() != instances.len() {
+        return Err(MbaError::Solver(format!(
+            "backend {} returned {} selections for {} trials",
+            backend.name(),
+            greedy.len(),
+            instances.len()
+        )));
+    }
+    let bnb = if f.study.schemes.contains(&Scheme::MbaBnb) {
+        let v = instances
+            .par_iter()
+            .zip(&greedy)
+            .zip(trials)
+            .map(|((inst, g), &t)| {
+                branch_and_bound(inst, &f.exact, g.clone())
+                    .map(|r| (r.selection, r.optimal))
+                    .map_err(|e| MbaError::Solver(format!("mba_bnb at point {p}, trial {t}: {e}")))
+            })
+            .collect::<Result<Vec<_>>>()?;
+        Some(v)
+    } else {
+        None
+    };
+    Ok(Selected {
+        instances,
+        greedy,
+        bnb,
+    })
+}
+
+fn job(sel: &Selection, n: usize, seed: u64, p: usize, t: u64, first: u64, len: u64) -> PowerJob {
+    PowerJob {
+        seed,
+        point: p as u64,
+        trial: t,
+        first_realization: first,
+        realizations: len,
+        ..PowerJob::from_selection(sel, n)
+    }
+}
+
+fn run_batch(
+    study: &Study,
+    backend: &dyn Backend,
+    pt: &PointParams,
+    p: usize,
+    trials: &[u64],
+    shared: Option<&Arc<Library>>,
+) -> Result<Vec<UnitStats>> {
+    let f = &study.file;
+    let sel = select_batch(study, backend, pt, p, trials, shared)?;
+    let n = pt.generator.blocks;
+    let schemes = &f.study.schemes;
+    let mut units: Vec<UnitStats> = trials
+        .iter()
+        .enumerate()
+        .map(|(i, &t)| {
+            let mut accs = vec![Acc::default(); schemes.len() * METRICS];
+            let blocks = TrialBlocks {
+                greedy: sel.greedy[i].num_blocks(),
+                bnb: sel.bnb.as_ref().map(|v| v[i].0.num_blocks()),
+                unicast: sel.instances[i].num_devices() * n,
+            };
+            push_blocks(&mut accs, schemes, &blocks);
+            UnitStats {
+                point: p as u32,
+                trial: t,
+                accs,
+                bnb_unproven: sel.bnb.as_ref().map_or(0, |v| u64::from(!v[i].1)),
+            }
+        })
+        .collect();
+    let settings = PowerSettings {
+        link: Link::from(&pt.system),
+        path_loss: pt.system.path_loss,
+        constant_power_w: pt.system.constant_power_w,
+    };
+    // Realizations in chunks (in order), so memory stays bounded however many there are.
+    let total = f.study.realizations;
+    let chunk = total.min(BATCH_SAMPLES);
+    let mut first = 0;
+    while first < total {
+        let r = chunk.min(total - first);
+        let mut jobs = Vec::with_capacity(trials.len() * 2);
+        for (i, &t) in trials.iter().enumerate() {
+            jobs.push(job(&sel.greedy[i], n, f.study.seed, p, t, first, r));
+            if let Some(b) = &sel.bnb {
+                jobs.push(job(&b[i].0, n, f.study.seed, p, t, first, r));
+            }
+        }
+        let outcomes = backend.power_batch(&settings, &jobs)?;
+        if outcomes.len() as u64 != jobs.len() as u64 * r {
+            return Err(MbaError::Solver(format!(
+                "backend {} returned {} outcomes for {} realizations",
+                backend.name(),
+                outcomes.len(),
+                jobs.len() as u64 * r
+            )));
+        }
+        let stride = (jobs.len() / trials.len()) * r as usize;
+        for (i, unit) in units.iter_mut().enumerate() {
+            let (g, b) = outcomes[i * stride..(i + 1) * stride].split_at(r as usize);
+            let k = sel.instances[i].num_devices();
+            push_latencies(&mut unit.accs, schemes, k, g, b);
+        }
+        first += r;
+    }
+    Ok(units)
+}
+
+struct TrialBlocks {
+    greedy: usize,
+    bnb: Option<usize>,
+    unicast: usize,
+}
+
+/// A trial's blocks sent, one sample per scheme.
+fn push_blocks(accs: &mut [Acc], schemes: &[Scheme], blocks: &TrialBlocks) {
+    for (s, scheme) in schemes.iter().enumerate() {
+        let nblocks = match scheme {
+            Scheme::MbaGreedy | Scheme::MbaConstantPower => Some(blocks.greedy),
+            Scheme::MbaBnb => blocks.bnb,
+            Scheme::Unicast => Some(blocks.unicast),
+        };
+        if let Some(x) = nblocks {
+            accs[s * METRICS + 2].push(x as f64);
+        }
+    }
+}
+
+/// Fold outcomes of consecutive realizations, in realization order, into a trial's statistics.
+fn push_latencies(
+    accs: &mut [Acc],
+    schemes: &[Scheme],
+    devices: usize,
+    greedy: &[Outcome],
+    bnb: &[Outcome],
+) {
+    let k = devices as f64;
+    for (s, scheme) in schemes.iter().enumerate() {
+        let (outcomes, pick): (&[Outcome], fn(&Outcome) -> f64) = match scheme {
+            Scheme::MbaGreedy => (greedy, |o| o.mba),
+            Scheme::MbaBnb => (bnb, |o| o.mba),
+            Scheme::MbaConstantPower => (greedy, |o| o.constant),
+            Scheme::Unicast => (greedy, |o| o.unicast),
+        };
+        let cell = &mut accs[s * METRICS..(s + 1) * METRICS];
+        for l in outcomes.iter().map(pick) {
+            cell[0].push(l);
+            cell[1].push(l / k);
+        }
+    }
+}
+
+/// Combine units into per-point statistics, in `(point, trial)` order: `out[p][s * METRICS + m]`.
+/// The units must cover the study exactly once (checked).
+pub fn reduce(study: &Study, units: &mut [UnitStats]) -> Result<Vec<Vec<Cell>>> {
+    let f = &study.file;
+    let cells = f.study.schemes.len() * METRICS;
+    units.sort_by_key(|u| (u.point, u.trial));
+    let expected = study.units();
+    if units.len() as u64 != expected {
+        return Err(MbaError::Solver(format!(
+            "parts cover {} of the study's {expected} work units",
+            units.len()
+        )));
+    }
+    let mut out = vec![vec![Cell::default(); cells]; f.points()];
+    for (idx, u) in units.iter().enumerate() {
+        let want = (idx as u64 / f.study.trials, idx as u64 % f.study.trials);
+        if (u.point as u64, u.trial) != want || u.accs.len() != cells {
+            return Err(MbaError::Solver(format!(
+                "work unit (point {}, trial {}) is duplicated or malformed",
+                u.point, u.trial
+            )));
+        }
+        for (a, x) in out[u.point as usize].iter_mut().zip(&u.accs) {
+            a.add_trial(x);
+        }
+    }
+    Ok(out)
+}

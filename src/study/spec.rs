@@ -1,0 +1,449 @@
+//! The study file (TOML): what to sweep, how many trials and realizations, which schemes.
+//!
+//! ```toml
+//! [study]
+//! name = "fig7"            # default "study"
+//! seed = 7                 # master seed of every stream (SPEC §4), default 0
+//! trials = 20              # task draws per sweep point, default 10
+//! realizations = 200       # channel realizations per trial, default 100
+//! library_per_trial = false
+//! schemes = ["mba_greedy", "mba_constant_power", "unicast"]   # default: all four
+//! backend = "auto"         # auto | cpu | gpu
+//!
+//! [system]     # SystemParams, as in configs/paper.toml
+//! [generator]  # GeneratorParams, as in configs/paper.toml
+//! [greedy]     # GreedyOptions
+//! [exact]      # ExactOptions (for mba_bnb)
+//!
+//! [sweep]
+//! parameter = "energy_j"   # devices | energy_j | blocks | qos_ratio | bandwidth_hz | models
+//! values = [200, 240, 280, 320]
+//! ```
+//! Unknown keys are errors; every value is checked at load with the file and field named.
+
+use std::path::Path;
+
+use serde::{Deserialize, Serialize};
+
+use crate::error::{FieldError, MbaError, Result, parse_toml, read_input};
+use crate::library::SystemParams;
+use crate::library::config::ExactOptions;
+use crate::library::generate::GeneratorParams;
+use crate::selection::greedy::GreedyOptions;
+
+/// Which backend evaluates the batches.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "kebab-case")]
+pub enum BackendChoice {
+    /// A hardware GPU when one exists, the CPU otherwise.
+    #[default]
+    Auto,
+    Cpu,
+    Gpu,
+}
+
+/// A compared scheme: a parameter selection plus a power control.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Scheme {
+    /// Greedy selection (Algorithm 1), optimal power control.
+    MbaGreedy,
+    /// Optimal selection (branch and bound, Algorithm 2), optimal power control.
+    MbaBnb,
+    /// Greedy selection, one energy-matched (or fixed) power for every block.
+    MbaConstantPower,
+    /// Channel-adaptive unicast: every device its own `N` blocks, optimal power control.
+    Unicast,
+}
+
+impl Scheme {
+    pub const ALL: [Scheme; 4] = [
+        Scheme::MbaGreedy,
+        Scheme::MbaBnb,
+        Scheme::MbaConstantPower,
+        Scheme::Unicast,
+    ];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Scheme::MbaGreedy => "mba_greedy",
+            Scheme::MbaBnb => "mba_bnb",
+            Scheme::MbaConstantPower => "mba_constant_power",
+            Scheme::Unicast => "unicast",
+        }
+    }
+}
+
+/// What is recorded for every scheme.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Metric {
+    /// Total downloading latency of a realization, s (outage: counted, not averaged).
+    LatencyS,
+    /// Total latency over `K`, s.
+    LatencyPerDeviceS,
+    /// Blocks sent (`|Y|`; `K N` for unicast), one sample per trial.
+    Blocks,
+}
+
+impl Metric {
+    pub const ALL: [Metric; 3] = [Metric::LatencyS, Metric::LatencyPerDeviceS, Metric::Blocks];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Metric::LatencyS => "latency_s",
+            Metric::LatencyPerDeviceS => "latency_per_device_s",
+            Metric::Blocks => "blocks",
+        }
+    }
+
+    pub fn label(self) -> &'static str {
+        match self {
+            Metric::LatencyS => "total latency (s)",
+            Metric::LatencyPerDeviceS => "latency per device (s)",
+            Metric::Blocks => "blocks sent",
+        }
+    }
+}
+
+/// The swept parameter.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SweepParameter {
+    Devices,
+    EnergyJ,
+    Blocks,
+    QosRatio,
+    BandwidthHz,
+    Models,
+}
+
+impl SweepParameter {
+    pub fn name(self) -> &'static str {
+        match self {
+            SweepParameter::Devices => "devices",
+            SweepParameter::EnergyJ => "energy_j",
+            SweepParameter::Blocks => "blocks",
+            SweepParameter::QosRatio => "qos_ratio",
+            SweepParameter::BandwidthHz => "bandwidth_hz",
+            SweepParameter::Models => "models",
+        }
+    }
+
+    pub fn label(self) -> &'static str {
+        match self {
+            SweepParameter::Devices => "devices K",
+            SweepParameter::EnergyJ => "energy budget E (J)",
+            SweepParameter::Blocks => "blocks per model N",
+            SweepParameter::QosRatio => "QoS ratio",
+            SweepParameter::BandwidthHz => "bandwidth B (Hz)",
+            SweepParameter::Models => "models M",
+        }
+    }
+
+    /// Whether a validation error on `field` can come from this parameter's value.
+    fn sets(self, field: &str) -> bool {
+        let fields: &[&str] = match self {
+            SweepParameter::Devices => &["generator.devices"],
+            SweepParameter::EnergyJ => &["system.energy_j"],
+            SweepParameter::Blocks => &["generator.blocks"],
+            SweepParameter::QosRatio => &["generator.qos_ratio"],
+            SweepParameter::BandwidthHz => &["system.bandwidth_hz"],
+            // More distinct devices than models is reported on `devices`.
+            SweepParameter::Models => &["generator.models", "generator.devices"],
+        };
+        fields.contains(&field)
+    }
+
+    fn is_count(self) -> bool {
+        matches!(
+            self,
+            SweepParameter::Devices | SweepParameter::Blocks | SweepParameter::Models
+        )
+    }
+}
+
+fn default_name() -> String {
+    "study".into()
+}
+fn default_trials() -> u64 {
+    10
+}
+fn default_realizations() -> u64 {
+    100
+}
+fn default_schemes() -> Vec<Scheme> {
+    Scheme::ALL.to_vec()
+}
+
+/// `[study]`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StudySection {
+    #[serde(default = "default_name")]
+    pub name: String,
+    #[serde(default)]
+    pub seed: u64,
+    #[serde(default = "default_trials")]
+    pub trials: u64,
+    #[serde(default = "default_realizations")]
+    pub realizations: u64,
+    /// Draw a fresh library for every trial (from `(seed, point, trial)`) instead of one per point.
+    #[serde(default)]
+    pub library_per_trial: bool,
+    #[serde(default = "default_schemes")]
+    pub schemes: Vec<Scheme>,
+    #[serde(default)]
+    pub backend: BackendChoice,
+}
+
+impl Default for StudySection {
+    fn default() -> Self {
+        StudySection {
+            name: default_name(),
+            seed: 0,
+            trials: default_trials(),
+            realizations: default_realizations(),
+            library_per_trial: false,
+            schemes: default_schemes(),
+            backend: BackendChoice::Auto,
+        }
+    }
+}
+
+/// `[sweep]`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Sweep {
+    pub parameter: SweepParameter,
+    pub values: Vec<f64>,
+}
+
+/// A whole study file.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StudyFile {
+    #[serde(default)]
+    pub study: StudySection,
+    #[serde(default)]
+    pub system: SystemParams,
+    #[serde(default)]
+    pub generator: GeneratorParams,
+    #[serde(default)]
+    pub greedy: GreedyOptions,
+    #[serde(default)]
+    pub exact: ExactOptions,
+    pub sweep: Sweep,
+}
+
+/// Largest score table `M^2 N` a study may generate (2 GB of f64).
+pub const MAX_SCORES: f64 = 2.5e8;
+
+/// Most work units `(point, trial)` a study may have (each keeps its statistics in the parts).
+pub const MAX_UNITS: f64 = 1e7;
+
+/// The parameters of one sweep point.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct PointParams {
+    pub value: f64,
+    pub system: SystemParams,
+    pub generator: GeneratorParams,
+}
+
+/// A loaded, checked study: the file, where it came from, and its identity hash.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Study {
+    pub file: StudyFile,
+    /// Where the study came from (a path, or a name for built-in studies).
+    pub source: String,
+    /// The study file's text as read.
+    pub text: String,
+}
+
+impl StudyFile {
+    /// The parameters at sweep point `p` (not validated).
+    pub fn point(&self, p: usize) -> PointParams {
+        let v = self.sweep.values[p];
+        let mut system = self.system;
+        let mut generator = self.generator;
+        match self.sweep.parameter {
+            SweepParameter::Devices => generator.devices = v as usize,
+            SweepParameter::EnergyJ => system.energy_j = v,
+            SweepParameter::Blocks => generator.blocks = v as usize,
+            SweepParameter::QosRatio => generator.qos_ratio = v,
+            SweepParameter::BandwidthHz => system.bandwidth_hz = v,
+            SweepParameter::Models => generator.models = v as usize,
+        }
+        PointParams {
+            value: v,
+            system,
+            generator,
+        }
+    }
+
+    pub fn points(&self) -> usize {
+        self.sweep.values.len()
+    }
+
+    /// Every check, naming the field.
+    pub fn validate(&self) -> Result<(), FieldError> {
+        let s = &self.study;
+        if s.trials == 0 {
+            return Err(FieldError::new("study.trials", "must be >= 1"));
+        }
+        if s.realizations == 0 {
+            return Err(FieldError::new("study.realizations", "must be >= 1"));
+        }
+        if s.schemes.is_empty() {
+            return Err(FieldError::new(
+                "study.schemes",
+                "needs at least one scheme",
+            ));
+        }
+        for (i, a) in s.schemes.iter().enumerate() {
+            if s.schemes[..i].contains(a) {
+                return Err(FieldError::new(
+                    format!("study.schemes[{i}]"),
+                    format!("`{}` listed twice", a.name()),
+                ));
+            }
+        }
+        let units = s.trials as f64 * self.sweep.values.len() as f64;
+        if units > MAX_UNITS {
+            return Err(FieldError::new(
+                "study.trials",
+                format!(
+                    "{units:e} work units (points x trials) exceed {MAX_UNITS:e}; use fewer \
+                     trials and more realizations"
+                ),
+            ));
+        }
+        if self.generator.gain_path_loss.is_some() {
+            return Err(FieldError::new(
+                "generator.gain_path_loss",
+                "not used by studies: gains are drawn per realization with system.path_loss",
+            ));
+        }
+        self.exact.validate("exact.")?;
+        if self.sweep.values.is_empty() {
+            return Err(FieldError::new(
+                "sweep.values",
+                "is empty: give at least one value",
+            ));
+        }
+        let param = self.sweep.parameter;
+        for (p, &v) in self.sweep.values.iter().enumerate() {
+            let field = format!("sweep.values[{p}]");
+            if !v.is_finite() {
+                return Err(FieldError::new(field, format!("{v} is not finite")));
+            }
+            if param.is_count() && (v < 1.0 || v.fract() != 0.0 || v > 1e6) {
+                return Err(FieldError::new(
+                    field,
+                    format!("{} = {v} must be a whole number >= 1", param.name()),
+                ));
+            }
+            // Each point is checked as it will run; an error in a field the sweep sets is the
+            // sweep value's fault, any other is the file's own field.
+            let pt = self.point(p);
+            let checked = pt
+                .system
+                .validate("system.")
+                .and_then(|_| pt.generator.validate("generator."));
+            let g = &pt.generator;
+            let scores = (g.models as f64).powi(2) * g.blocks as f64;
+            let checked = checked.and_then(|_| {
+                if scores > MAX_SCORES {
+                    Err(FieldError::new(
+                        "generator.models",
+                        format!(
+                            "a library of M = {} models and N = {} blocks holds M^2 N = {scores:e} \
+                             scores, more than the {MAX_SCORES:e} a study allows",
+                            g.models, g.blocks
+                        ),
+                    ))
+                } else {
+                    Ok(())
+                }
+            });
+            if let Err(e) = checked {
+                // The library-size limit is reported on `models` but blocks count as well.
+                let size = param == SweepParameter::Blocks && e.field == "generator.models";
+                if !(param.sets(&e.field) || size) {
+                    return Err(e);
+                }
+                return Err(FieldError::new(
+                    field,
+                    format!("{} = {v} makes {}: {}", param.name(), e.field, e.reason),
+                ));
+            }
+        }
+        Ok(())
+    }
+}
+
+impl Study {
+    /// Load and check a study file (exit 2 on any bad key or value).
+    pub fn load(path: &Path) -> Result<Study> {
+        let text = read_input(path)?;
+        Study::from_text(&path.display().to_string(), &text)
+    }
+
+    /// Parse and check study text; `source` names it in errors.
+    pub fn from_text(source: &str, text: &str) -> Result<Study> {
+        let path = Path::new(source);
+        let file: StudyFile = parse_toml(path, text)?;
+        file.validate().map_err(|e| e.in_file(path))?;
+        Ok(Study {
+            file,
+            source: source.into(),
+            text: text.into(),
+        })
+    }
+
+    /// Override trials and realizations (command-line flags).
+    pub fn with_counts(mut self, trials: Option<u64>, realizations: Option<u64>) -> Result<Study> {
+        if let Some(t) = trials {
+            if t == 0 {
+                return Err(MbaError::flag("--trials", "must be >= 1"));
+            }
+            self.file.study.trials = t;
+        }
+        if let Some(r) = realizations {
+            if r == 0 {
+                return Err(MbaError::flag("--realizations", "must be >= 1"));
+            }
+            self.file.study.realizations = r;
+        }
+        Ok(self)
+    }
+
+    /// Identity of the numbers this study produces: a hash of the effective spec (after flag
+    /// overrides), leaving out what must not change them (the backend choice).
+    pub fn hash(&self) -> String {
+        let mut f = self.file.clone();
+        f.study.backend = BackendChoice::Auto;
+        let canon = serde_json::to_string(&f).expect("study serialises");
+        format!("{:016x}", fnv1a(canon.as_bytes()))
+    }
+
+    /// The effective study as TOML (exact for every f64).
+    pub fn spec_toml(&self) -> String {
+        toml::to_string(&self.file).expect("study serialises to TOML")
+    }
+
+    /// Work units `(point, trial)` in canonical order.
+    pub fn units(&self) -> u64 {
+        self.file.points() as u64 * self.file.study.trials
+    }
+}
+
+/// FNV-1a, 64 bits: a stable, dependency-free identity hash (not cryptographic).
+pub fn fnv1a(bytes: &[u8]) -> u64 {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for &b in bytes {
+        h ^= b as u64;
+        h = h.wrapping_mul(0x0000_0100_0000_01b3);
+    }
+    h
+}

@@ -1,0 +1,501 @@
+//! Monte Carlo studies: reproducibility across threads, shards and merges; confidence intervals;
+//! outages; bad study files; sharding from scheduler environments; `mba reproduce --quick`.
+
+mod common;
+
+use std::path::Path;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use common::{mba, scratch};
+use mba::backend::{Backend, CpuBackend, Outcome, PowerJob, PowerSettings};
+use mba::channel::{Purpose, exp1, stream_rng};
+use mba::library::{Device, Library};
+use mba::selection::Selection;
+use mba::selection::greedy::GreedyOptions;
+use mba::study::stats::Acc;
+use mba::study::{ProgressMode, Row, Shard, Study, results, run_part, with_threads};
+
+/// A small study exercising two sweep points, per-trial libraries and shared blocks.
+const SMALL: &str = r#"
+[study]
+name = "small"
+seed = 11
+trials = 5
+realizations = 9
+library_per_trial = true
+schemes = ["mba_greedy", "mba_constant_power", "unicast"]
+
+[generator]
+models = 8
+blocks = 6
+clusters = 2
+sharing = 0.3
+depth_decay = 1.5
+
+[sweep]
+parameter = "devices"
+values = [2, 7]
+"#;
+
+fn small() -> Study {
+    Study::from_text("small.toml", SMALL).expect("valid study")
+}
+
+fn rows_of(study: &Study, backend: &dyn Backend, shards: u64) -> Vec<Row> {
+    let parts: Vec<_> = (0..shards)
+        .map(|i| {
+            run_part(
+                study,
+                backend,
+                Shard::new(i, shards).unwrap(),
+                ProgressMode::Quiet,
+            )
+            .unwrap()
+        })
+        .collect();
+    results(study, &parts).unwrap().0
+}
+
+/// `(value, mean, ci95, count, outages)` with floats as bit patterns.
+type RowBits = (u64, Option<u64>, Option<u64>, u64, u64);
+
+/// Bit patterns of every number in the rows, so the comparison is exact.
+fn bits(rows: &[Row]) -> Vec<RowBits> {
+    rows.iter()
+        .map(|r| {
+            (
+                r.value.to_bits(),
+                r.mean.map(f64::to_bits),
+                r.ci95.map(f64::to_bits),
+                r.count,
+                r.outages,
+            )
+        })
+        .collect()
+}
+
+#[test]
+fn one_and_two_threads_and_three_shards_give_identical_numbers() {
+    let study = small();
+    let one = with_threads(Some(1), || rows_of(&study, &CpuBackend, 1)).unwrap();
+    let two = with_threads(Some(2), || rows_of(&study, &CpuBackend, 1)).unwrap();
+    let sharded = with_threads(Some(2), || rows_of(&study, &CpuBackend, 3)).unwrap();
+    assert_eq!(one.len(), 2 * 3 * 3);
+    assert_eq!(bits(&one), bits(&two));
+    assert_eq!(bits(&one), bits(&sharded));
+    // Real numbers: every latency is served and MBA never needs more blocks than unicast.
+    for r in &one {
+        assert_eq!(r.outages, 0, "{r:?}");
+        assert!(r.mean.unwrap() > 0.0, "{r:?}");
+    }
+    let blocks = |scheme: &str, p: usize| {
+        one.iter()
+            .find(|r| r.scheme == scheme && r.metric == "blocks" && r.point == p)
+            .unwrap()
+            .mean
+            .unwrap()
+    };
+    assert!(blocks("mba_greedy", 1) < blocks("unicast", 1));
+    assert_eq!(blocks("unicast", 1), 7.0 * 6.0);
+    // The shared-library path (one library per point, batched greedy) as well.
+    let shared = Study::from_text(
+        "shared.toml",
+        &SMALL.replace("library_per_trial = true", "library_per_trial = false"),
+    )
+    .unwrap();
+    let one = with_threads(Some(1), || rows_of(&shared, &CpuBackend, 1)).unwrap();
+    let two = with_threads(Some(2), || rows_of(&shared, &CpuBackend, 2)).unwrap();
+    assert_eq!(bits(&one), bits(&two));
+}
+
+/// A backend that delegates to the CPU and counts its calls: studies run on any `&dyn Backend`.
+struct Counting(AtomicUsize);
+
+impl Backend for Counting {
+    fn name(&self) -> String {
+        "counting cpu".into()
+    }
+    fn greedy_batch(
+        &self,
+        library: &Arc<Library>,
+        trials: &[Vec<Device>],
+        opts: &GreedyOptions,
+    ) -> mba::Result<Vec<Selection>> {
+        self.0.fetch_add(1, Ordering::Relaxed);
+        CpuBackend.greedy_batch(library, trials, opts)
+    }
+    fn power_batch(&self, s: &PowerSettings, jobs: &[PowerJob]) -> mba::Result<Vec<Outcome>> {
+        self.0.fetch_add(1, Ordering::Relaxed);
+        CpuBackend.power_batch(s, jobs)
+    }
+}
+
+#[test]
+fn a_study_runs_on_any_backend_with_the_same_numbers() {
+    let study = small();
+    let counting = Counting(AtomicUsize::new(0));
+    let a = rows_of(&study, &counting, 1);
+    let b = rows_of(&study, &CpuBackend, 1);
+    assert!(counting.0.load(Ordering::Relaxed) > 0);
+    assert_eq!(bits(&a), bits(&b));
+}
+
+#[test]
+fn sharded_cli_runs_merge_to_the_unsharded_files() {
+    let dir = scratch("study-shards");
+    let file = dir.join("small.toml");
+    std::fs::write(&file, SMALL).unwrap();
+    let f = file.to_str().unwrap();
+    let whole = dir.join("whole");
+    let out = mba(&["simulate", f, "-o", whole.to_str().unwrap(), "--quiet"]);
+    assert_eq!(out.status.code(), Some(0), "{out:?}");
+    let split = dir.join("split");
+    for i in 0..3 {
+        let shard = format!("{i}/3");
+        let out = mba(&[
+            "simulate",
+            f,
+            "--shard",
+            &shard,
+            "-o",
+            split.to_str().unwrap(),
+            "--threads",
+            "1",
+        ]);
+        assert_eq!(out.status.code(), Some(0), "{out:?}");
+        assert!(split.join(format!("parts/shard-{i}-of-3.json")).is_file());
+        assert!(
+            !split.join("results.csv").exists(),
+            "a shard alone is not a result"
+        );
+    }
+    // A finished shard is skipped on rerun.
+    let again = mba(&[
+        "simulate",
+        f,
+        "--shard",
+        "1/3",
+        "-o",
+        split.to_str().unwrap(),
+    ]);
+    assert!(String::from_utf8_lossy(&again.stderr).contains("already done"));
+    let merged = mba(&["merge", split.to_str().unwrap()]);
+    assert_eq!(merged.status.code(), Some(0), "{merged:?}");
+    let read = |d: &Path, n: &str| std::fs::read_to_string(d.join(n)).unwrap();
+    assert_eq!(read(&whole, "results.csv"), read(&split, "results.csv"));
+    assert_eq!(read(&whole, "results.json"), read(&split, "results.json"));
+    // Outputs: tidy CSV header, plots in both formats, a manifest naming the shards.
+    assert!(read(&whole, "results.csv").starts_with(
+        "point,parameter,value,scheme,metric,mean,ci95,count,outages\n0,devices,2,mba_greedy,"
+    ));
+    for m in ["latency_s", "latency_per_device_s", "blocks"] {
+        assert!(read(&whole, &format!("{m}.svg")).contains("mba_greedy"));
+        let png = std::fs::read(whole.join(format!("{m}.png"))).unwrap();
+        assert_eq!(&png[..4], b"\x89PNG");
+    }
+    let manifest: serde_json::Value = serde_json::from_str(&read(&split, "manifest.json")).unwrap();
+    assert_eq!(manifest["shards"].as_array().unwrap().len(), 3);
+    assert_eq!(manifest["seed"], 11);
+    assert!(
+        manifest["study_text"]
+            .as_str()
+            .unwrap()
+            .contains("library_per_trial")
+    );
+    // Parts of another study do not merge.
+    let other = dir.join("other.toml");
+    std::fs::write(&other, SMALL.replace("seed = 11", "seed = 12")).unwrap();
+    let odir = dir.join("other");
+    let out = mba(&[
+        "simulate",
+        other.to_str().unwrap(),
+        "--shard",
+        "0/3",
+        "-o",
+        odir.to_str().unwrap(),
+        "--quiet",
+    ]);
+    assert_eq!(out.status.code(), Some(0));
+    let bad = mba(&["merge", split.to_str().unwrap(), odir.to_str().unwrap()]);
+    assert_eq!(bad.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("spec_hash"));
+    // Missing shards are named.
+    let bad = mba(&["merge", odir.to_str().unwrap()]);
+    assert_eq!(bad.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("shards 1, 2 of 3 are missing"));
+}
+
+#[test]
+fn confidence_interval_shrinks_as_one_over_sqrt_n() {
+    // Exp(1) draws from the study's own streams: true mean 1, true standard deviation 1.
+    let acc = |n: u64| {
+        let mut rng = stream_rng(5, 0, 0, Purpose::Channel, 0);
+        let mut a = Acc::default();
+        for _ in 0..n {
+            a.push(exp1(&mut rng));
+        }
+        a.summary()
+    };
+    let (s1, s4) = (acc(2_000), acc(8_000));
+    let (c1, c4) = (s1.ci95.unwrap(), s4.ci95.unwrap());
+    assert!((c1 / c4 - 2.0).abs() < 0.1, "ratio {}", c1 / c4);
+    for (s, n) in [(s1, 2_000.0), (s4, 8_000.0)] {
+        let c = s.ci95.unwrap();
+        assert!(
+            (c / (1.96 / f64::sqrt(n)) - 1.0).abs() < 0.1,
+            "ci {c} at n {n}"
+        );
+        assert!((s.mean.unwrap() - 1.0).abs() < 1.5 * c, "mean {:?}", s.mean);
+    }
+    // Student t for small n: 3 samples 0, 1, 2 have s = 1, so ci = 4.303 / sqrt(3).
+    let mut a = Acc::default();
+    [0.0, 1.0, 2.0].iter().for_each(|&x| a.push(x));
+    assert!((a.summary().ci95.unwrap() - 4.303 / 3f64.sqrt()).abs() < 1e-12);
+}
+
+#[test]
+fn outages_are_counted_and_never_averaged() {
+    let text = SMALL
+        .replace("parameter = \"devices\"", "parameter = \"energy_j\"")
+        .replace("values = [2, 7]", "values = [1e-12, 250]")
+        .replace("[generator]", "[generator]\ndevices = 4");
+    let study = Study::from_text("outage.toml", &text).unwrap();
+    let rows = rows_of(&study, &CpuBackend, 1);
+    let samples = 5 * 9;
+    for r in &rows {
+        let latency = r.metric != "blocks";
+        let starved = r.point == 0 && latency;
+        assert_eq!(r.count, if latency { samples } else { 5 }, "{r:?}");
+        assert_eq!(r.outages, if starved { samples } else { 0 }, "{r:?}");
+        assert_eq!(r.mean.is_none(), starved, "{r:?}");
+        assert!(r.mean.is_none_or(f64::is_finite));
+    }
+    // In the files: an empty CSV cell and a JSON null, never NaN or inf.
+    let dir = scratch("study-outage");
+    let file = dir.join("outage.toml");
+    std::fs::write(&file, &text).unwrap();
+    let out = mba(&[
+        "simulate",
+        file.to_str().unwrap(),
+        "-o",
+        dir.join("o").to_str().unwrap(),
+        "--quiet",
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{out:?}");
+    let csv = std::fs::read_to_string(dir.join("o/results.csv")).unwrap();
+    assert!(csv.contains("0,energy_j,0.000000000001,mba_greedy,latency_s,,,45,45\n"));
+    assert!(!csv.contains("NaN") && !csv.contains("inf"));
+    let json: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.join("o/results.json")).unwrap())
+            .unwrap();
+    assert!(json["rows"][0]["mean"].is_null());
+    assert_eq!(json["rows"][0]["outages"], 45);
+}
+
+fn assert_bad_study(name: &str, text: &str, extra: &[&str], needles: &[&str]) {
+    let dir = scratch(name);
+    let file = dir.join("bad.toml");
+    std::fs::write(&file, text).unwrap();
+    let mut args = vec!["simulate", file.to_str().unwrap(), "--quiet", "-o"];
+    let out_dir = dir.join("out");
+    args.push(out_dir.to_str().unwrap());
+    args.extend(extra);
+    let out = mba(&args);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{name}: {err}");
+    assert!(!err.contains("panicked"), "{name}: {err}");
+    for n in needles {
+        assert!(err.contains(n), "{name}: `{n}` not in: {err}");
+    }
+}
+
+#[test]
+fn bad_study_files_exit_2_naming_file_and_field() {
+    let ok = "[sweep]\nparameter = \"devices\"\nvalues = [2]\n";
+    assert_bad_study(
+        "unknown-key",
+        &format!("[study]\ntrails = 3\n{ok}"),
+        &[],
+        &["bad.toml", "study", "trails"],
+    );
+    assert_bad_study(
+        "empty-sweep",
+        "[sweep]\nparameter = \"devices\"\nvalues = []\n",
+        &[],
+        &["bad.toml", "sweep.values", "empty"],
+    );
+    assert_bad_study(
+        "negative-energy",
+        &format!("[system]\nenergy_j = -5.0\n{ok}"),
+        &[],
+        &["bad.toml", "system.energy_j"],
+    );
+    assert_bad_study(
+        "negative-swept-energy",
+        "[sweep]\nparameter = \"energy_j\"\nvalues = [250, -1]\n",
+        &[],
+        &["bad.toml", "sweep.values[1]", "system.energy_j"],
+    );
+    assert_bad_study(
+        "too-many-distinct",
+        "[generator]\nmodels = 5\ndevices = 8\n[sweep]\nparameter = \"energy_j\"\nvalues = [250]\n",
+        &[],
+        &["bad.toml", "generator.devices", "distinct"],
+    );
+    assert_bad_study(
+        "too-many-distinct-swept",
+        "[generator]\nmodels = 5\n[sweep]\nparameter = \"devices\"\nvalues = [2, 6]\n",
+        &[],
+        &["bad.toml", "sweep.values[1]", "distinct"],
+    );
+    assert_bad_study(
+        "unknown-parameter",
+        "[sweep]\nparameter = \"colour\"\nvalues = [1]\n",
+        &[],
+        &["bad.toml", "sweep.parameter"],
+    );
+    assert_bad_study(
+        "fractional-devices",
+        "[sweep]\nparameter = \"devices\"\nvalues = [2.5]\n",
+        &[],
+        &["sweep.values[0]", "whole number"],
+    );
+    assert_bad_study(
+        "bad-shard",
+        ok,
+        &["--shard", "3/3"],
+        &["--shard", "0-based"],
+    );
+    assert_bad_study("zero-trials", ok, &["--trials", "0"], &["--trials"]);
+}
+
+#[test]
+fn gpu_request_without_gpu_backend_is_a_gpu_error() {
+    let dir = scratch("study-gpu");
+    let file = dir.join("s.toml");
+    std::fs::write(&file, "[sweep]\nparameter = \"devices\"\nvalues = [2]\n").unwrap();
+    let out = mba(&[
+        "simulate",
+        file.to_str().unwrap(),
+        "--backend",
+        "gpu",
+        "-o",
+        dir.join("o").to_str().unwrap(),
+    ]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("gpu"));
+}
+
+#[test]
+fn scheduler_environments_pick_the_shard() {
+    let env = |vars: &'static [(&'static str, &'static str)]| {
+        move |k: &str| {
+            vars.iter()
+                .find(|(n, _)| *n == k)
+                .map(|(_, v)| v.to_string())
+        }
+    };
+    let slurm = env(&[
+        ("SLURM_ARRAY_TASK_ID", "4"),
+        ("SLURM_ARRAY_TASK_MIN", "1"),
+        ("SLURM_ARRAY_TASK_COUNT", "4"),
+    ]);
+    assert_eq!(
+        Shard::from_env(slurm, None).unwrap(),
+        Some(Shard { index: 3, count: 4 })
+    );
+    let k8s = env(&[("JOB_COMPLETION_INDEX", "2"), ("MBA_SHARD_COUNT", "3")]);
+    assert_eq!(
+        Shard::from_env(k8s, None).unwrap(),
+        Some(Shard { index: 2, count: 3 })
+    );
+    let k8s_flag = env(&[("JOB_COMPLETION_INDEX", "2")]);
+    assert!(Shard::from_env(k8s_flag, None).is_err());
+    assert_eq!(
+        Shard::from_env(k8s_flag, Some(5)).unwrap(),
+        Some(Shard { index: 2, count: 5 })
+    );
+    assert_eq!(Shard::from_env(env(&[]), None).unwrap(), None);
+    // Round robin: every unit in exactly one of N shards.
+    let shards: Vec<Shard> = (0..3).map(|i| Shard::new(i, 3).unwrap()).collect();
+    for u in 0..20 {
+        assert_eq!(shards.iter().filter(|s| s.owns(u)).count(), 1);
+    }
+}
+
+#[test]
+fn reproduce_quick_writes_figures_and_summary() {
+    let dir = scratch("study-reproduce");
+    let out = mba(&[
+        "reproduce",
+        "--quick",
+        "--quiet",
+        "-o",
+        dir.to_str().unwrap(),
+    ]);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{out:?}");
+    for fig in ["fig6", "fig7", "fig8"] {
+        assert!(dir.join(fig).join("results.csv").is_file(), "{fig}");
+        assert!(dir.join(fig).join("latency_s.png").is_file(), "{fig}");
+    }
+    let summary = std::fs::read_to_string(dir.join("summary.md")).unwrap();
+    assert_eq!(summary.trim(), stdout.trim());
+    assert!(summary.contains("| MBA / unicast latency, E = 200–320 J"));
+    assert!(summary.contains("greedy / optimal blocks at K = 17"));
+    // Every latency ratio is a measured number here (the quick run keeps E = 200 and 320 J).
+    assert!(summary.contains("constant-power MBA / MBA latency at E = 200 J | 1.20 | 1."));
+}
+
+#[test]
+fn realizations_beyond_one_batch_are_chunked_in_order() {
+    use mba::backend::PowerJob;
+    use mba::library::Instance;
+    use mba::library::generate::{draw_tasks, generate_library};
+    use mba::power::Link;
+    use mba::selection::greedy::greedy;
+    let r = mba::study::run::BATCH_SAMPLES + 3;
+    let text = format!(
+        "[study]\nseed = 4\ntrials = 1\nrealizations = {r}\nschemes = [\"mba_greedy\"]\n\
+         [generator]\nmodels = 3\nblocks = 3\n[sweep]\nparameter = \"devices\"\nvalues = [2]\n"
+    );
+    let study = Study::from_text("chunks.toml", &text).unwrap();
+    let row = rows_of(&study, &CpuBackend, 1)
+        .into_iter()
+        .find(|r| r.metric == "latency_s")
+        .unwrap();
+    // The same trial by hand, all realizations in one backend call.
+    let pt = study.file.point(0);
+    let library = Arc::new(generate_library(&pt.generator, 4));
+    let mut rng = stream_rng(4, 0, 0, Purpose::Tasks, 0);
+    let devices = draw_tasks(&pt.generator, &mut rng)
+        .into_iter()
+        .map(|task| Device {
+            task,
+            qos: pt.generator.qos_ratio * library.own_score(task),
+            gain: None,
+        })
+        .collect();
+    let inst = Instance { library, devices };
+    let sel = greedy(&inst, &GreedyOptions::default()).unwrap().selection;
+    let job = PowerJob {
+        seed: 4,
+        realizations: r,
+        ..PowerJob::from_selection(&sel, 3)
+    };
+    let settings = PowerSettings {
+        link: Link::from(&pt.system),
+        path_loss: pt.system.path_loss,
+        constant_power_w: None,
+    };
+    let mut acc = Acc::default();
+    for o in CpuBackend.power_batch(&settings, &[job]).unwrap() {
+        acc.push(o.mba);
+    }
+    assert_eq!(row.count, r);
+    assert_eq!(
+        row.mean.map(f64::to_bits),
+        acc.summary().mean.map(f64::to_bits)
+    );
+}
