@@ -14,3 +14,4 @@ pub mod selection;
 pub mod solve;
 
 pub use error::{MbaError, Result};
+pub mod gpu;

@@ -1,0 +1,244 @@
+//! GPU kernels against their f32 CPU twins and the f64 reference (SPEC §8), on whatever adapter
+//! wgpu finds (lavapipe in CI). No adapter is a failure unless `MBA_SKIP_GPU=1` is set.
+
+use std::sync::{Arc, OnceLock};
+
+use mba::backend::{Backend, CpuBackend, PowerJob, PowerSettings};
+use mba::channel::{Purpose, stream_key, stream_rng};
+use mba::gpu::GpuBackend;
+use mba::gpu::twins::{self, PowerConsts, key_words};
+use mba::library::SystemParams;
+use mba::power::Link;
+use rand::{Rng, RngExt};
+
+fn gpu() -> Option<&'static GpuBackend> {
+    static GPU: OnceLock<Option<GpuBackend>> = OnceLock::new();
+    GPU.get_or_init(|| {
+        if std::env::var("MBA_SKIP_GPU").as_deref() == Ok("1") {
+            eprintln!("MBA_SKIP_GPU=1: skipping GPU test");
+            return None;
+        }
+        match GpuBackend::new(true) {
+            Ok(b) => {
+                eprintln!("GPU tests on {}", b.adapter_name());
+                Some(b)
+            }
+            Err(e) => panic!(
+                "no usable wgpu adapter ({e}); install a Vulkan driver (mesa-vulkan-drivers \
+                 gives lavapipe) or set MBA_SKIP_GPU=1 to skip the GPU tests explicitly"
+            ),
+        }
+    })
+    .as_ref()
+}
+
+#[test]
+fn chacha_words_match_rand_chacha() {
+    for (seed, point, trial, stream) in [
+        (0u64, 0u64, 0u64, 0u64),
+        (7, 3, 11, 5),
+        (u64::MAX, 1, 2, 1 << 40),
+    ] {
+        let mut rng = stream_rng(seed, point, trial, Purpose::Channel, stream);
+        let key = key_words(&stream_key(seed, point, trial, Purpose::Channel));
+        for b in 0..3u32 {
+            let w = twins::chacha8_block(&key, b, stream as u32, (stream >> 32) as u32);
+            for j in 0..8 {
+                let want = rng.next_u64();
+                assert_eq!(
+                    w[2 * j] as u64 | (w[2 * j + 1] as u64) << 32,
+                    want,
+                    "block {b} word {j}"
+                );
+            }
+        }
+    }
+}
+
+/// The f64 reference of one realization from given gains: weakest-requester counts, then the
+/// CPU's optimal PC, constant power and unicast.
+fn reference(s: &PowerSettings, job: &PowerJob, gains: &[f64]) -> (Vec<u32>, [f64; 3]) {
+    use mba::power::{GainGroups, constant_power, optimal_power};
+    let mut counts = vec![0u32; gains.len()];
+    for b in 0..job.num_blocks() {
+        let req = &job.req_devices[job.req_offsets[b] as usize..job.req_offsets[b + 1] as usize];
+        let w = req
+            .iter()
+            .copied()
+            .min_by(|&a, &c| gains[a as usize].total_cmp(&gains[c as usize]))
+            .unwrap();
+        counts[w as usize] += 1;
+    }
+    let groups = GainGroups::from_counts(gains, &counts);
+    let uni = GainGroups::from_gains_repeated(gains, job.blocks_per_model);
+    let out = [
+        optimal_power(&s.link, &groups).latency_s,
+        constant_power(&s.link, &groups, s.constant_power_w).latency_s,
+        optimal_power(&s.link, &uni).latency_s,
+    ];
+    (counts, out)
+}
+
+/// `E/E_min - 1` of each scheme (mba, constant, unicast); `-1` when a gain is zero.
+fn budget_excess(s: &PowerSettings, job: &PowerJob, gains: &[f64], counts: &[u32]) -> [f64; 3] {
+    use mba::power::GainGroups;
+    let t = |g: &GainGroups| {
+        if g.gain.iter().any(|&x| x <= 0.0) {
+            return -1.0;
+        }
+        if g.gain.is_empty() {
+            return f64::INFINITY;
+        }
+        s.link.energy_j / g.min_energy(&s.link) - 1.0
+    };
+    let groups = GainGroups::from_counts(gains, counts);
+    let uni = GainGroups::from_gains_repeated(gains, job.blocks_per_model);
+    [t(&groups), t(&groups), t(&uni)]
+}
+
+/// Relative error of an f32 latency (OUTAGE = -1) against the f64 one; outage flags must agree.
+fn check_latency(got: f32, want: f64, tol: f64, what: &str) -> f64 {
+    let got = twins::latency_f64(got);
+    assert_eq!(
+        got.is_infinite(),
+        want.is_infinite(),
+        "{what}: outage flag: got {got}, want {want}"
+    );
+    if want.is_infinite() || want == 0.0 {
+        assert_eq!(got, want, "{what}");
+        return 0.0;
+    }
+    let rel = (got - want).abs() / want;
+    assert!(rel <= tol, "{what}: got {got}, want {want}, rel {rel:e}");
+    rel
+}
+
+/// A random job: K devices, N blocks per model, `blocks` sent blocks with 1..=K requesters.
+fn random_job(rng: &mut impl Rng, k: u32, n: u32, blocks: u32, trial: u64, reals: u64) -> PowerJob {
+    let mut req_offsets = vec![0u32];
+    let mut req_devices = Vec::new();
+    for _ in 0..blocks {
+        let m = rng.random_range(1..=k);
+        let mut devs: Vec<u32> = (0..k).collect();
+        for i in 0..m as usize {
+            let j = rng.random_range(i..k as usize);
+            devs.swap(i, j);
+        }
+        req_devices.extend(&devs[..m as usize]);
+        req_offsets.push(req_devices.len() as u32);
+    }
+    PowerJob {
+        req_offsets,
+        req_devices,
+        devices: k,
+        blocks_per_model: n,
+        seed: 42,
+        point: 1,
+        trial,
+        first_realization: 1000 * trial,
+        realizations: reals,
+    }
+}
+
+fn settings(energy_j: f64, constant_power_w: Option<f64>) -> PowerSettings {
+    let sys = SystemParams::default();
+    PowerSettings {
+        link: Link {
+            energy_j,
+            ..Link::from(&sys)
+        },
+        path_loss: sys.path_loss,
+        constant_power_w,
+    }
+}
+
+#[test]
+fn gpu_gains_counts_and_latencies_match_twin_and_reference() {
+    let Some(gpu) = gpu() else { return };
+    let mut rng = stream_rng(5, 0, 0, Purpose::Tasks, 9);
+    let mut jobs = vec![random_job(&mut rng, 21, 24, 60, 0, 300)];
+    jobs.push(random_job(&mut rng, 1, 1, 1, 1, 50));
+    jobs.push(random_job(&mut rng, 3, 2, 5, 2, 50));
+    jobs.push(random_job(&mut rng, 40, 8, 100, 3, 100));
+    // Small budgets put some realizations near or below E_min; 250 J is the paper's.
+    for energy in [250.0, 1e-3, 3e-5] {
+        let s = settings(energy, None);
+        let run = gpu.power_run(&s, &jobs, None, true).unwrap();
+        let consts = PowerConsts::new(&s.link, s.path_loss, None);
+        let (mut i, mut worst, mut outages, mut boundary, mut conditioned) = (0, 0f64, 0, 0, 0);
+        for job in &jobs {
+            let key = key_words(&stream_key(
+                job.seed,
+                job.point,
+                job.trial,
+                Purpose::Channel,
+            ));
+            for r in 0..job.realizations {
+                let stream = job.first_realization + r;
+                let mut g64 = vec![0.0; job.devices as usize];
+                mba::channel::rayleigh_gains(
+                    job.seed,
+                    job.point,
+                    job.trial,
+                    stream,
+                    s.path_loss,
+                    &mut g64,
+                );
+                let twin_g =
+                    twins::draw_gains(&key, stream, job.devices as usize, consts.path_loss);
+                for k in 0..g64.len() {
+                    let (gg, tg) = (run.gains[i][k] as f64, twin_g[k] as f64);
+                    assert!(
+                        (gg - g64[k]).abs() <= 2e-6 * g64[k],
+                        "gain {k}: gpu {gg} cpu {}",
+                        g64[k]
+                    );
+                    assert!((gg - tg).abs() <= 2e-6 * tg, "gain {k}: gpu {gg} twin {tg}");
+                }
+                let (counts, want) = reference(&s, job, &g64);
+                assert_eq!(run.counts[i], counts, "block counts, realization {i}");
+                assert_eq!(
+                    twins::weakest_counts(&run.gains[i], &job.req_offsets, &job.req_devices),
+                    counts
+                );
+                let twin = twins::power_solve(
+                    &consts,
+                    &run.gains[i],
+                    &run.counts[i],
+                    job.blocks_per_model,
+                );
+                let excess = budget_excess(&s, job, &g64, &counts);
+                for m in 0..3 {
+                    outages += want[m].is_infinite() as usize;
+                    // f32 gains carry ~1e-7 relative error, which E - E_min amplifies by
+                    // (1 + t)/t, t = E/E_min - 1: the tolerance is 1e-4 plus that condition term.
+                    let t = excess[m];
+                    if t.abs() < 1e-5 {
+                        boundary += 1;
+                        continue;
+                    }
+                    let tol = 1e-4 + 4e-6 * (1.0 + t) / t.abs();
+                    let err = check_latency(run.latencies[i][m], want[m], tol, "gpu vs f64");
+                    if tol > 1.01e-4 {
+                        conditioned += 1;
+                    } else {
+                        worst = worst.max(err);
+                    }
+                    check_latency(twin[m], want[m], tol, "twin vs f64");
+                    let tw = twins::latency_f64(twin[m]);
+                    check_latency(run.latencies[i][m], tw, 2e-5, "gpu vs twin");
+                }
+                i += 1;
+            }
+        }
+        eprintln!(
+            "E = {energy} J: {i} realizations, worst rel err {worst:.2e} (well-conditioned), \
+             {outages} outages, {conditioned} ill-conditioned (E/E_min - 1 < 0.04, wider tol), \
+             {boundary} at the outage boundary"
+        );
+        assert!(
+            boundary <= i / 50,
+            "too many boundary cases: the test lost its power"
+        );
+    }
+}
