@@ -17,7 +17,9 @@ struct Params {
     path_loss: f32,
     fixed_power: f32,
     x_stride: u32,
-    pad1: u32,
+    // E / (c N0), rounded once from f64: E_min / (c N0) = sum n/H, so t = E/E_min - 1 loses
+    // no precision to the constants.
+    budget: f32,
     pad2: u32,
 }
 
@@ -140,11 +142,10 @@ fn optimal_latency(base: u32, devices: u32, unicast: bool, per_model: u32) -> f3
     if (blocks == 0.0) {
         return 0.0;
     }
-    let e_min = P.c * P.n0 * inv_sum;
-    if (!(P.energy > e_min)) {
+    if (!(P.budget > inv_sum)) {
         return OUTAGE;
     }
-    let t = (P.energy - e_min) / e_min;
+    let t = (P.budget - inv_sum) / inv_sum;
     let ln_t = log(t);
     let scale = inv_sum / blocks;
     var y = log(h_f(w_for_excess(t)));
@@ -219,8 +220,7 @@ fn constant_latency(base: u32, devices: u32) -> f32 {
     if (blocks == 0.0) {
         return 0.0;
     }
-    let e_min = P.c * P.n0 * inv_sum;
-    if (!(P.energy > e_min)) {
+    if (!(P.budget > inv_sum)) {
         return OUTAGE;
     }
     let scale = inv_sum / blocks;
@@ -237,7 +237,7 @@ fn constant_latency(base: u32, devices: u32) -> f32 {
         }
         return latency;
     }
-    let t = (P.energy - e_min) / e_min;
+    let t = (P.budget - inv_sum) / inv_sum;
     let ln_t = log(t);
     var x = log(2.0 * t);
     if (t >= 2.0) {

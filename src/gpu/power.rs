@@ -30,7 +30,8 @@ struct Params {
     path_loss: f32,
     fixed_power: f32,
     x_stride: u32,
-    pad: [u32; 2],
+    budget: f32,
+    pad: u32,
 }
 
 #[repr(C)]
@@ -215,7 +216,8 @@ impl PowerKernels {
             path_loss: consts.path_loss,
             fixed_power: consts.fixed_power.unwrap_or(0.0),
             x_stride,
-            pad: [0; 2],
+            budget: consts.budget,
+            pad: 0,
         };
         let sizes = [
             std::mem::size_of_val(segs) as u64,

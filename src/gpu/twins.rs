@@ -201,6 +201,8 @@ pub struct PowerConsts {
     pub energy: f32,
     pub path_loss: f32,
     pub fixed_power: Option<f32>,
+    /// `E / (c N0)` rounded once from f64 (see `shaders/power.wgsl`).
+    pub budget: f32,
 }
 
 impl PowerConsts {
@@ -211,6 +213,7 @@ impl PowerConsts {
             energy: link.energy_j as f32,
             path_loss: path_loss as f32,
             fixed_power: fixed_power.map(|p| p as f32),
+            budget: (link.energy_j / (link.time_unit() * link.noise_w)) as f32,
         }
     }
 }
@@ -303,11 +306,10 @@ pub fn optimal_latency(p: &PowerConsts, gains: &[f32], counts: &[f32]) -> f32 {
     if blocks == 0.0 {
         return 0.0;
     }
-    let e_min = p.c * p.n0 * inv_sum;
-    if !(p.energy > e_min) {
+    if !(p.budget > inv_sum) {
         return OUTAGE;
     }
-    let t = (p.energy - e_min) / e_min;
+    let t = (p.budget - inv_sum) / inv_sum;
     let scale = inv_sum / blocks;
     let y0 = h_f(w_for_excess(t)).ln();
     let y = newton_ln(y0, t.ln(), |y| {
@@ -340,8 +342,7 @@ pub fn constant_latency(p: &PowerConsts, gains: &[f32], counts: &[f32]) -> f32 {
     if blocks == 0.0 {
         return 0.0;
     }
-    let e_min = p.c * p.n0 * inv_sum;
-    if !(p.energy > e_min) {
+    if !(p.budget > inv_sum) {
         return OUTAGE;
     }
     let scale = inv_sum / blocks;
@@ -358,7 +359,7 @@ pub fn constant_latency(p: &PowerConsts, gains: &[f32], counts: &[f32]) -> f32 {
             latency
         };
     }
-    let t = (p.energy - e_min) / e_min;
+    let t = (p.budget - inv_sum) / inv_sum;
     let x0 = if t >= 2.0 {
         (t + 1.0).ln() + ((t + 1.0) * (t + 1.0).ln()).ln().ln()
     } else {
