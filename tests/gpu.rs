@@ -1,14 +1,18 @@
 //! GPU kernels against their f32 CPU twins and the f64 reference (SPEC §8), on whatever adapter
 //! wgpu finds (lavapipe in CI). No adapter is a failure unless `MBA_SKIP_GPU=1` is set.
 
-use std::sync::{Arc, OnceLock};
+use std::sync::OnceLock;
 
 use mba::backend::{Backend, CpuBackend, PowerJob, PowerSettings};
 use mba::channel::{Purpose, stream_key, stream_rng};
 use mba::gpu::GpuBackend;
 use mba::gpu::twins::{self, PowerConsts, key_words};
-use mba::library::SystemParams;
+use mba::library::generate::{GeneratorParams, Popularity, generate_instance};
+use mba::library::{Device, Instance, SystemParams};
 use mba::power::Link;
+use mba::selection::greedy::{
+    ChainOrder, DeviceOrder, ForeignPool, GreedyOptions, build_chain, device_order, foreign_models,
+};
 use rand::{Rng, RngExt};
 
 fn gpu() -> Option<&'static GpuBackend> {
@@ -395,4 +399,212 @@ fn gpu_power_edge_cases() {
         &settings(250.0, Some(1e6)),
         1e-4,
     );
+}
+
+fn instance(p: &GeneratorParams, seed: u64) -> Instance {
+    generate_instance(p, seed)
+}
+
+/// Greedy kernels: chains equal to the twin's (integers exactly, scores to f32 rounding), picks
+/// and union sizes equal, and the checked selections' block counts equal to the f64 CPU greedy.
+#[test]
+fn gpu_greedy_matches_twin_and_cpu() {
+    let Some(gpu) = gpu() else { return };
+    let base = GeneratorParams::default();
+    let cases = [
+        ("paper scale", base.clone(), GreedyOptions::default()),
+        (
+            "min-loss, reverse, library pool",
+            base.clone(),
+            GreedyOptions {
+                chain_order: ChainOrder::MinLoss,
+                device_order: DeviceOrder::Reverse,
+                foreign: ForeignPool::Library,
+            },
+        ),
+        (
+            "best, qos-descending, zipf",
+            GeneratorParams {
+                popularity: Popularity::Zipf,
+                models: 12,
+                devices: 30,
+                ..base.clone()
+            },
+            GreedyOptions {
+                chain_order: ChainOrder::Best,
+                device_order: DeviceOrder::QosDescending,
+                foreign: ForeignPool::Requested,
+            },
+        ),
+        (
+            "shared blocks",
+            GeneratorParams {
+                sharing: 0.3,
+                ..base.clone()
+            },
+            GreedyOptions::default(),
+        ),
+        (
+            "K=1",
+            GeneratorParams {
+                devices: 1,
+                ..base.clone()
+            },
+            GreedyOptions::default(),
+        ),
+        (
+            "N=1",
+            GeneratorParams {
+                blocks: 1,
+                ..base.clone()
+            },
+            GreedyOptions::default(),
+        ),
+    ];
+    for (name, params, opts) in cases {
+        let insts: Vec<Instance> = (0..12).map(|s| instance(&params, s)).collect();
+        // One library per batch: trials share the first instance's library.
+        let lib = insts[0].library.clone();
+        let trials: Vec<Vec<Device>> = insts.iter().map(|i| i.devices.clone()).collect();
+        let orders = match opts.chain_order {
+            ChainOrder::Best => vec![ChainOrder::Paper, ChainOrder::MinLoss],
+            o => vec![o],
+        };
+        let table = twins::score_table(&lib);
+        let (m, nb) = (lib.models(), lib.blocks());
+        let phys: Vec<u32> = (0..m)
+            .flat_map(|i| (0..nb).map(move |n| (i, n)))
+            .map(|(i, n)| lib.physical(i, n) as u32)
+            .collect();
+        for order in orders {
+            let o = GreedyOptions {
+                chain_order: order,
+                ..opts
+            };
+            let run = gpu.greedy_run(&lib, &trials, &o).unwrap();
+            for (t, devices) in trials.iter().enumerate() {
+                let inst = Instance {
+                    library: lib.clone(),
+                    devices: devices.clone(),
+                };
+                let mut mask = vec![0u32; m];
+                match o.foreign {
+                    ForeignPool::Library => mask.iter_mut().for_each(|x| *x = 1),
+                    ForeignPool::Requested => devices.iter().for_each(|d| mask[d.task] = 1),
+                }
+                let chains: Vec<twins::ChainF32> = devices
+                    .iter()
+                    .map(|d| {
+                        let min_loss = order == ChainOrder::MinLoss;
+                        twins::candidate_scores(
+                            &table,
+                            m,
+                            nb,
+                            d.task,
+                            d.qos as f32,
+                            &mask,
+                            min_loss,
+                        )
+                    })
+                    .collect();
+                for (k, (g, c)) in run.trials[t].iter().zip(&chains).enumerate() {
+                    let what = format!("{name}, trial {t}, device {k}");
+                    assert_eq!(
+                        (&g.chain.seed, &g.chain.foreign),
+                        (&c.seed, &c.foreign),
+                        "{what}"
+                    );
+                    assert_eq!(g.chain.order, c.order, "{what}: order");
+                    assert_eq!(g.chain.scores.len(), c.scores.len(), "{what}: chain length");
+                    for (a, b) in g.chain.scores.iter().zip(&c.scores) {
+                        assert!(
+                            (a - b).abs() <= 1e-5 * b.abs().max(1.0),
+                            "{what}: {a} vs {b}"
+                        );
+                    }
+                    // The f64 chain: same length and order (no near-ties in these libraries).
+                    let pool = foreign_models(&inst, devices[k].task, o.foreign);
+                    let c64 = build_chain(&lib, devices[k].task, devices[k].qos, &pool, order);
+                    assert_eq!(c64.len(), c.scores.len(), "{what}: f64 chain length");
+                    let ord: Vec<u32> = c64.order.iter().map(|&n| n as u32).collect();
+                    assert_eq!(ord, c.order, "{what}: f64 order");
+                }
+                let visit: Vec<u32> = device_order(&inst, o.device_order)
+                    .into_iter()
+                    .map(|k| k as u32)
+                    .collect();
+                let twin = twins::greedy_overlap(&phys, nb, &chains, &visit);
+                for (g, (assign, pick, new)) in run.trials[t].iter().zip(&twin) {
+                    assert_eq!(
+                        (&g.assign, g.pick, g.new_blocks),
+                        (assign, *pick, *new),
+                        "{name}"
+                    );
+                }
+            }
+        }
+        // Through the backend: checked selections with the CPU's block counts.
+        let got = gpu.greedy_batch(&lib, &trials, &opts).unwrap();
+        let want = CpuBackend.greedy_batch(&lib, &trials, &opts).unwrap();
+        for (t, (g, w)) in got.iter().zip(&want).enumerate() {
+            assert_eq!(
+                g.num_blocks(),
+                w.num_blocks(),
+                "{name}, trial {t}: block count"
+            );
+            assert_eq!(g.assignment, w.assignment, "{name}, trial {t}: assignment");
+        }
+        assert_eq!(gpu.fallbacks(), 0, "{name}: a GPU result failed the checker");
+        eprintln!("{name}: {} trials agree", trials.len());
+    }
+}
+
+/// Accuracy of the f32 Lambert W (`w = W0((q-1)/e) + 1`) over the `q = a/beta` that arise
+/// (1e-12 near the branch point to 1e16), against the `lambert_w` crate in f64 and the project's
+/// f64 `w_of_q`; the reference is taken at the f32-rounded `ln q` so only W's error is measured.
+#[test]
+fn lambert_w_f32_accuracy_table() {
+    let mut worst_all = 0f64;
+    eprintln!("| q range | max rel err vs lambert_w (f64) | max rel err vs w_of_q (f64) |");
+    eprintln!("|---|---|---|");
+    for d in -12..16 {
+        let (mut e_crate, mut e_ref) = (0f64, 0f64);
+        for s in 0..400 {
+            let ln_q = ((d as f64 + s as f64 / 400.0) * std::f64::consts::LN_10) as f32;
+            let q = (ln_q as f64).exp();
+            let w = twins::w_of_lnq(ln_q) as f64;
+            let crate_w = lambert_w::lambert_w0((q - 1.0) / std::f64::consts::E) + 1.0;
+            let ref_w = mba::power::lambert::w_of_q(q, ln_q as f64);
+            e_crate = e_crate.max((w - crate_w).abs() / crate_w);
+            e_ref = e_ref.max((w - ref_w).abs() / ref_w);
+        }
+        eprintln!("| 1e{d} .. 1e{} | {e_crate:.2e} | {e_ref:.2e} |", d + 1);
+        worst_all = worst_all.max(e_ref);
+    }
+    assert!(
+        worst_all < 1e-6,
+        "f32 Lambert W: worst rel err {worst_all:e}"
+    );
+}
+
+#[test]
+fn backend_choice_semantics() {
+    use mba::backend::{BackendChoice, backend_from_choice};
+    assert!(
+        backend_from_choice(BackendChoice::Cpu)
+            .unwrap()
+            .name()
+            .starts_with("cpu")
+    );
+    let auto = backend_from_choice(BackendChoice::Auto).unwrap().name();
+    match mba::gpu::hardware_adapter() {
+        Some(hw) => assert!(auto.contains(&hw), "auto picked {auto}, hardware {hw}"),
+        None => assert!(auto.starts_with("cpu"), "auto without hardware: {auto}"),
+    }
+    if gpu().is_some() {
+        let forced = backend_from_choice(BackendChoice::Gpu).unwrap().name();
+        assert!(forced.starts_with("gpu"), "{forced}");
+    }
+    let parsed: BackendChoice = serde_json::from_str("\"gpu\"").unwrap();
+    assert_eq!(parsed, BackendChoice::Gpu);
 }

@@ -296,6 +296,7 @@ fn selections(
                 .map(|r| r.assign.iter().map(|&i| i as usize).collect())
                 .collect();
             Selection::verified(&inst, assignment).or_else(|_| {
+                backend.note_fallback();
                 greedy(&inst, opts)
                     .map(|r| r.selection)
                     .map_err(|e| MbaError::Solver(format!("greedy: {e}")))

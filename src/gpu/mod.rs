@@ -8,6 +8,7 @@ pub mod power;
 pub mod twins;
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 pub use context::{GpuContext, hardware_adapter, is_software};
 
@@ -22,6 +23,8 @@ pub struct GpuBackend {
     pub ctx: GpuContext,
     power: power::PowerKernels,
     greedy: greedy::GreedyKernels,
+    /// Trials whose f32 greedy result failed the checker and were redone on the CPU.
+    fallbacks: AtomicUsize,
 }
 
 impl GpuBackend {
@@ -31,8 +34,18 @@ impl GpuBackend {
         Ok(GpuBackend {
             power: power::PowerKernels::new(&ctx),
             greedy: greedy::GreedyKernels::new(&ctx),
+            fallbacks: AtomicUsize::new(0),
             ctx,
         })
+    }
+
+    /// How many greedy trials so far fell back to the f64 CPU greedy.
+    pub fn fallbacks(&self) -> usize {
+        self.fallbacks.load(Ordering::Relaxed)
+    }
+
+    pub(crate) fn note_fallback(&self) {
+        self.fallbacks.fetch_add(1, Ordering::Relaxed);
     }
 
     pub fn adapter_name(&self) -> String {
