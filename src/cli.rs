@@ -5,6 +5,7 @@ use std::path::PathBuf;
 use clap::parser::ValueSource;
 use clap::{ArgMatches, Args, FromArgMatches, Parser, Subcommand};
 
+use crate::bench::{BenchBackend, BenchReport, run_bench};
 use crate::error::{MbaError, Result};
 use crate::library::generate::{GeneratorParams, generate_instance};
 use crate::library::{Instance, Settings};
@@ -28,6 +29,21 @@ pub enum Command {
     Generate(GenerateArgs),
     /// Parameter selection, then every power-control scheme, on one instance.
     Solve(SolveArgs),
+    /// Throughput of the power-control pipeline on the CPU and GPU backends.
+    Bench(BenchArgs),
+}
+
+#[derive(Args, Debug)]
+pub struct BenchArgs {
+    /// Which backends to measure.
+    #[arg(long, value_enum, default_value_t = BenchBackend::Auto)]
+    pub backend: BenchBackend,
+    /// Realizations per measurement (the K = 200 scale uses a tenth).
+    #[arg(long)]
+    pub realizations: Option<u64>,
+    /// Print the report as JSON.
+    #[arg(long)]
+    pub json: bool,
 }
 
 #[derive(Args, Debug)]
@@ -86,6 +102,7 @@ pub fn run_from_args() -> Result<()> {
     match cli.command {
         Command::Generate(args) => generate(args, sub.expect("subcommand")),
         Command::Solve(args) => solve(args),
+        Command::Bench(args) => bench(args),
     }
 }
 
@@ -213,6 +230,42 @@ fn print_table(inst: &Instance, r: &SolveReport) {
             name,
             fmt_latency(rep.latency_s),
             rep.energy_j
+        );
+    }
+}
+
+fn bench(args: BenchArgs) -> Result<()> {
+    let report = run_bench(args.backend, args.realizations)?;
+    if args.json {
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&report).expect("serialises")
+        );
+    } else {
+        print_bench(&report);
+    }
+    Ok(())
+}
+
+fn print_bench(r: &BenchReport) {
+    println!(
+        "CPU threads: {}; GPU adapter: {}",
+        r.cpu_threads,
+        r.gpu_adapter.as_deref().unwrap_or("none")
+    );
+    println!(
+        "{:<28} {:<44} {:>10} {:>14} {:>16}",
+        "scale", "backend", "reals", "reals/s", "kernel reals/s"
+    );
+    for row in &r.rows {
+        println!(
+            "{:<28} {:<44} {:>10} {:>14.4e} {:>16}",
+            row.scale,
+            row.backend,
+            row.realizations,
+            row.realizations_per_s,
+            row.kernel_realizations_per_s
+                .map_or("-".into(), |x| format!("{x:.4e}"))
         );
     }
 }

@@ -554,7 +554,11 @@ fn gpu_greedy_matches_twin_and_cpu() {
             );
             assert_eq!(g.assignment, w.assignment, "{name}, trial {t}: assignment");
         }
-        assert_eq!(gpu.fallbacks(), 0, "{name}: a GPU result failed the checker");
+        assert_eq!(
+            gpu.fallbacks(),
+            0,
+            "{name}: a GPU result failed the checker"
+        );
         eprintln!("{name}: {} trials agree", trials.len());
     }
 }
