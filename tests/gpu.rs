@@ -612,3 +612,60 @@ fn backend_choice_semantics() {
     let parsed: BackendChoice = serde_json::from_str("\"gpu\"").unwrap();
     assert_eq!(parsed, BackendChoice::Gpu);
 }
+
+/// The CPU speed-ups (warm-started Lambert W, shared exponentials) keep f64 precision: the
+/// optimal plan spends exactly E and matches a slow bisection on `ln beta` with cold-start W.
+#[test]
+fn cpu_optimal_power_keeps_f64_precision() {
+    use mba::power::lambert::w_of_q;
+    use mba::power::{GainGroups, optimal_power};
+    let mut rng = stream_rng(3, 0, 0, Purpose::Tasks, 4);
+    let sys = SystemParams::default();
+    for case in 0..300 {
+        let k = rng.random_range(1..30);
+        let gain: Vec<f64> = (0..k)
+            .map(|_| 10f64.powf(rng.random_range(-9.0..3.0)))
+            .collect();
+        let count: Vec<u32> = (0..k).map(|_| rng.random_range(1..30)).collect();
+        let g = GainGroups { gain, count };
+        let em = g.min_energy(&Link::from(&sys));
+        let energy = em * (1.0 + 10f64.powf(rng.random_range(-4.0..8.0)));
+        let link = Link {
+            energy_j: energy,
+            ..Link::from(&sys)
+        };
+        let plan = optimal_power(&link, &g);
+        assert!(
+            (plan.energy_j - energy).abs() <= 1e-12 * energy,
+            "case {case}: energy"
+        );
+        // Bisection on L = ln beta: energy(L) is decreasing.
+        let c = link.time_unit();
+        let eval = |l: f64| -> (f64, f64) {
+            let (mut e, mut t) = (0.0, 0.0);
+            for (&h, &n) in g.gain.iter().zip(&g.count) {
+                let ln_q = (h / link.noise_w).ln() - l;
+                let w = w_of_q(ln_q.exp(), ln_q);
+                e += n as f64 * c * link.noise_w / h * w.exp_m1() / w;
+                t += n as f64 * c / w;
+            }
+            (e, t)
+        };
+        let (mut lo, mut hi) = (-200.0, 200.0);
+        for _ in 0..200 {
+            let mid = 0.5 * (lo + hi);
+            if eval(mid).0 > energy {
+                lo = mid
+            } else {
+                hi = mid
+            }
+        }
+        let want = eval(0.5 * (lo + hi)).1;
+        let rel = (plan.latency_s - want).abs() / want;
+        assert!(
+            rel <= 1e-11,
+            "case {case}: latency {} vs {want}, rel {rel:e}",
+            plan.latency_s
+        );
+    }
+}

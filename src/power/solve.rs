@@ -1,7 +1,7 @@
 //! The `beta` solve of eq. (12) and the energy-matched constant power: both are a monotone
 //! equation in a log variable, solved by Newton safeguarded with a bracket to full f64 precision.
 
-use super::lambert::{expm1_over, h, w_of_q};
+use super::lambert::{expm1_over, h, w_and_exp_near, w_of_q};
 use super::{GainGroups, Link, Outage, PowerPlan};
 
 /// Solve `f(x) = target` for `f` monotone in `x` (`increasing` says which way), from `x0`.
@@ -10,19 +10,26 @@ fn solve_monotone(f: impl Fn(f64) -> (f64, f64), target: f64, x0: f64, increasin
     // `above(x)`: f(x) is on the side of the target reached by increasing x.
     let above = |v: f64| if increasing { v >= target } else { v <= target };
     let (mut lo, mut hi) = (x0, x0);
+    // f(x0) decides which side needs expanding; evaluated once (speed).
+    let f0 = f(x0);
+    let at_x0 = above(f0.0);
     let mut step = 2.0;
-    while above(f(lo).0) && step < 1e4 {
+    let mut lo_above = at_x0;
+    while lo_above && step < 1e4 {
         lo -= step;
         step *= 2.0;
+        lo_above = above(f(lo).0);
     }
     step = 2.0;
-    while !above(f(hi).0) && step < 1e4 {
+    let mut hi_above = at_x0;
+    while !hi_above && step < 1e4 {
         hi += step;
         step *= 2.0;
+        hi_above = above(f(hi).0);
     }
     let mut x = x0.clamp(lo, hi);
-    for _ in 0..200 {
-        let (v, dv) = f(x);
+    for i in 0..200 {
+        let (v, dv) = if i == 0 && x == x0 { f0 } else { f(x) };
         if v == target {
             return x;
         }
@@ -100,17 +107,27 @@ pub fn optimal_power(link: &Link, g: &GainGroups) -> PowerPlan {
         .zip(&g.count)
         .map(|(&x, &n)| n as f64 * c * link.noise_w / x)
         .collect();
+    // The previous evaluation's (ln q, w, e^w) per group warm-starts the next (speed).
+    let prev = std::cell::RefCell::new(vec![(f64::NAN, 0.0, 1.0); ln_a.len()]);
     let energy = |l: f64| -> (f64, f64) {
         let (mut e, mut de) = (0.0, 0.0);
-        for (&la, &wt) in ln_a.iter().zip(&weight) {
+        let mut prev = prev.borrow_mut();
+        for ((&la, &wt), p) in ln_a.iter().zip(&weight).zip(prev.iter_mut()) {
             let ln_q = la - l;
             let q = ln_q.exp();
-            let w = w_of_q(q, ln_q);
-            e += wt * expm1_over(w);
+            let (w, ew) = w_and_exp_near(q, ln_q, p.0, p.1, p.2);
+            *p = (ln_q, w, ew);
+            // expm1(w)/w; for w >= 1, e^w - 1 loses at most a bit and saves an expm1.
+            e += wt
+                * if w >= 1.0 {
+                    (ew - 1.0) / w
+                } else {
+                    expm1_over(w)
+                };
             // d/dL expm1(w)/w = -q^2 / (w^3 e^w), from dq/dL = -q, dh/dw = w e^w, g'(w) = h/w^2.
             if w > 0.0 {
                 let r = q / w;
-                de -= wt * r * r / (w * w.exp());
+                de -= wt * r * r / (w * ew);
             }
         }
         (e, de)
