@@ -305,3 +305,24 @@ fn power_solve(@builtin(global_invocation_id) gid: vec3<u32>) {
     outs[3u * i + 1u] = constant_latency(base, s.devices);
     outs[3u * i + 2u] = optimal_latency(base, s.devices, true, s.per_model);
 }
+
+// Test kernel: the raw ChaCha8 words of each realization's stream, bit-cast into the gains rows
+// (word j of the stream at column j), to compare with rand_chacha word for word.
+@compute @workgroup_size(64)
+fn chacha_words(@builtin(global_invocation_id) gid: vec3<u32>) {
+    let i = index_of(gid);
+    if (i >= P.total) {
+        return;
+    }
+    let s = segs[segment_of(i)];
+    let lr = i - s.start;
+    let lo = s.stream_lo + lr;
+    let hi = s.stream_hi + select(0u, 1u, lo < lr);
+    let base = i * P.kstride;
+    for (var j = 0u; j < P.kstride; j += 16u) {
+        let w = chacha8_block(s.key, j / 16u, lo, hi);
+        for (var t = 0u; t < 16u && j + t < P.kstride; t++) {
+            gains[base + j + t] = bitcast<f32>(w[t]);
+        }
+    }
+}

@@ -59,6 +59,56 @@ fn chacha_words_match_rand_chacha() {
     }
 }
 
+/// The WGSL ChaCha8 produces rand_chacha's stream word for word (several keys and streams,
+/// including a stream number whose low word wraps within a batch).
+#[test]
+fn gpu_chacha_words_match_rand_chacha() {
+    let Some(gpu) = gpu() else { return };
+    let mut jobs = Vec::new();
+    for (seed, point, trial, first) in [
+        (0u64, 0u64, 0u64, 0u64),
+        (7, 3, 11, 5),
+        (u64::MAX, 1, 2, (1 << 32) - 2),
+    ] {
+        jobs.push(PowerJob {
+            req_offsets: vec![0],
+            req_devices: vec![],
+            devices: 1,
+            blocks_per_model: 1,
+            seed,
+            point,
+            trial,
+            first_realization: first,
+            realizations: 4,
+        });
+    }
+    let words = gpu.chacha_words(&jobs, 48).unwrap();
+    let mut i = 0;
+    for job in &jobs {
+        for r in 0..job.realizations {
+            let mut rng = stream_rng(
+                job.seed,
+                job.point,
+                job.trial,
+                Purpose::Channel,
+                job.first_realization + r,
+            );
+            for j in 0..24 {
+                let want = rng.next_u64();
+                let got = words[i][2 * j] as u64 | (words[i][2 * j + 1] as u64) << 32;
+                assert_eq!(
+                    got,
+                    want,
+                    "job seed {}, stream {}, u64 {j}",
+                    job.seed,
+                    job.first_realization + r
+                );
+            }
+            i += 1;
+        }
+    }
+}
+
 /// The f64 reference of one realization from given gains: weakest-requester counts, then the
 /// CPU's optimal PC, constant power and unicast.
 fn reference(s: &PowerSettings, job: &PowerJob, gains: &[f64]) -> (Vec<u32>, [f64; 3]) {

@@ -68,6 +68,11 @@ impl GpuBackend {
         self.power.run(&self.ctx, &consts, jobs, gains_in, debug)
     }
 
+    /// The first `words` u32 of each realization's ChaCha8 stream, computed by the WGSL ChaCha.
+    pub fn chacha_words(&self, jobs: &[PowerJob], words: u32) -> Result<Vec<Vec<u32>>> {
+        self.power.chacha_words(&self.ctx, jobs, words)
+    }
+
     /// The greedy kernels' raw output (chains and picks) for tests.
     pub fn greedy_run(
         &self,

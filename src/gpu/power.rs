@@ -73,11 +73,22 @@ struct Buffers {
     query: Option<(wgpu::QuerySet, wgpu::Buffer, wgpu::Buffer)>,
 }
 
+/// Which kernels a run dispatches.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Stages {
+    All,
+    /// Gains are given: counts and solve only.
+    GainsGiven,
+    /// Only the raw ChaCha words (a test of the generator).
+    Words,
+}
+
 pub struct PowerKernels {
     layout: wgpu::BindGroupLayout,
     draw: wgpu::ComputePipeline,
     weakest: wgpu::ComputePipeline,
     solve: wgpu::ComputePipeline,
+    words: wgpu::ComputePipeline,
     buffers: Mutex<Option<Buffers>>,
 }
 
@@ -89,6 +100,7 @@ impl PowerKernels {
             draw: ctx.pipeline(&layout, &module, "draw_gains"),
             weakest: ctx.pipeline(&layout, &module, "weakest_counts"),
             solve: ctx.pipeline(&layout, &module, "power_solve"),
+            words: ctx.pipeline(&layout, &module, "chacha_words"),
             layout,
             buffers: Mutex::new(None),
         }
@@ -111,6 +123,48 @@ impl PowerKernels {
         gains_in: Option<&[Vec<f32>]>,
         debug: bool,
     ) -> Result<PowerRun> {
+        let stages = if gains_in.is_some() {
+            Stages::GainsGiven
+        } else {
+            Stages::All
+        };
+        self.run_stages(ctx, consts, jobs, gains_in, debug, stages, None)
+    }
+
+    /// The first `words` u32 of every realization's ChaCha8 stream, per realization.
+    pub fn chacha_words(
+        &self,
+        ctx: &GpuContext,
+        jobs: &[PowerJob],
+        words: u32,
+    ) -> Result<Vec<Vec<u32>>> {
+        let consts = PowerConsts {
+            c: 1.0,
+            n0: 1.0,
+            energy: 1.0,
+            path_loss: 1.0,
+            fixed_power: None,
+            budget: 1.0,
+        };
+        let run = self.run_stages(ctx, &consts, jobs, None, true, Stages::Words, Some(words))?;
+        Ok(run
+            .gains
+            .iter()
+            .map(|row| row.iter().map(|x| x.to_bits()).collect())
+            .collect())
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn run_stages(
+        &self,
+        ctx: &GpuContext,
+        consts: &PowerConsts,
+        jobs: &[PowerJob],
+        gains_in: Option<&[Vec<f32>]>,
+        debug: bool,
+        stages: Stages,
+        width: Option<u32>,
+    ) -> Result<PowerRun> {
         // All jobs' CSR once, offsets rebased into the concatenated device list.
         let mut offsets: Vec<u32> = Vec::new();
         let mut devices: Vec<u32> = Vec::new();
@@ -124,7 +178,9 @@ impl PowerKernels {
             offsets.extend(job.req_offsets.iter().map(|&o| o + base));
             devices.extend(&job.req_devices);
         }
-        let kstride = jobs.iter().map(|j| j.devices).max().unwrap_or(1).max(1) as u64;
+        let kstride = width
+            .unwrap_or_else(|| jobs.iter().map(|j| j.devices).max().unwrap_or(1))
+            .max(1) as u64;
         let chunk = Self::chunk_size(ctx, kstride);
         // (job, first local realization, count) pieces, cut into chunks.
         let mut chunks: Vec<Vec<(usize, u64, u64)>> = vec![Vec::new()];
@@ -184,7 +240,8 @@ impl PowerKernels {
             });
             gains_pos += total as usize;
             self.chunk(
-                ctx, consts, &segs, &offsets, &devices, total, kstride, input, debug, &mut run,
+                ctx, consts, &segs, &offsets, &devices, total, kstride, input, debug, stages,
+                &mut run,
             )?;
         }
         Ok(run)
@@ -202,6 +259,7 @@ impl PowerKernels {
         kstride: u64,
         gains_in: Option<Vec<f32>>,
         debug: bool,
+        stages: Stages,
         run: &mut PowerRun,
     ) -> Result<()> {
         let (gx, gy, x_stride) = ctx.grid(total as u32);
@@ -314,11 +372,12 @@ impl PowerKernels {
                 }),
             });
             pass.set_bind_group(0, &bind, &[]);
-            let mut stages = vec![&self.weakest, &self.solve];
-            if gains_in.is_none() {
-                stages.insert(0, &self.draw);
-            }
-            for p in stages {
+            let pipelines = match stages {
+                Stages::All => vec![&self.draw, &self.weakest, &self.solve],
+                Stages::GainsGiven => vec![&self.weakest, &self.solve],
+                Stages::Words => vec![&self.words],
+            };
+            for p in pipelines {
                 pass.set_pipeline(p);
                 pass.dispatch_workgroups(gx, gy, 1);
             }
@@ -346,7 +405,12 @@ impl PowerKernels {
                 let bytes = ctx.read(&b.read, sizes[3])?;
                 for s in segs {
                     for i in s.start..s.start + s.count {
-                        let row = &bytes[i as usize * ks * 4..][..s.devices as usize * 4];
+                        let width = if stages == Stages::Words {
+                            ks
+                        } else {
+                            s.devices as usize
+                        };
+                        let row = &bytes[i as usize * ks * 4..][..width * 4];
                         if is_gain {
                             run.gains.push(bytemuck::pod_collect_to_vec(row));
                         } else {
