@@ -1,7 +1,7 @@
 //! The `beta` solve of eq. (12) and the energy-matched constant power: both are a monotone
 //! equation in a log variable, solved by Newton safeguarded with a bracket to full f64 precision.
 
-use super::lambert::{expm1_over, h, w_and_exp_near, w_of_q};
+use super::lambert::{expm1_over, h, w_and_exp_near};
 use super::{GainGroups, Link, Outage, PowerPlan};
 
 /// Solve `f(x) = target` for `f` monotone in `x` (`increasing` says which way), from `x0`.
@@ -145,7 +145,8 @@ pub fn optimal_power(link: &Link, g: &GainGroups) -> PowerPlan {
     let l = solve_monotone(energy, link.energy_j, l0, false);
     let ws: Vec<f64> = ln_a
         .iter()
-        .map(|&la| w_of_q((la - l).exp(), la - l))
+        .zip(prev.borrow().iter())
+        .map(|(&la, p)| w_and_exp_near((la - l).exp(), la - l, p.0, p.1, p.2).0)
         .collect();
     let group_power_w: Vec<f64> = ws
         .iter()
