@@ -663,8 +663,8 @@ fn backend_choice_semantics() {
     assert_eq!(parsed, BackendChoice::Gpu);
 }
 
-/// The CPU speed-ups (warm-started Lambert W, shared exponentials) keep f64 precision: the
-/// optimal plan spends exactly E and matches a slow bisection on `ln beta` with cold-start W.
+/// The CPU speed-ups (warm-started Lambert W, shared exponentials, Newton on ln energy) keep f64
+/// precision: the optimal and energy-matched constant-power plans spend exactly E; the optimal and matches a slow bisection on `ln beta` with cold-start W.
 #[test]
 fn cpu_optimal_power_keeps_f64_precision() {
     use mba::power::lambert::w_of_q;
@@ -688,6 +688,12 @@ fn cpu_optimal_power_keeps_f64_precision() {
         assert!(
             (plan.energy_j - energy).abs() <= 1e-12 * energy,
             "case {case}: energy"
+        );
+        let cp = mba::power::constant_power(&link, &g, None);
+        let rel = (cp.energy_j - energy).abs() / energy;
+        assert!(
+            rel <= 1e-12,
+            "case {case}: constant-power energy rel err {rel:e}"
         );
         // Bisection on L = ln beta: energy(L) is decreasing.
         let c = link.time_unit();

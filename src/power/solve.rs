@@ -142,7 +142,13 @@ pub fn optimal_power(link: &Link, g: &GainGroups) -> PowerPlan {
             .sum::<f64>();
     let w0 = w_for_ratio(link.energy_j / e_min);
     let l0 = harmonic_a.ln() - h(w0).ln();
-    let l = solve_monotone(energy, link.energy_j, l0, false);
+    // Newton on ln(energy): nearly linear in L at both ends (w ~ sqrt q and w ~ ln q), so it
+    // converges in a few steps; the root and the x-tolerance are those of the energy itself.
+    let log_energy = |l: f64| {
+        let (e, de) = energy(l);
+        (e.ln(), de / e)
+    };
+    let l = solve_monotone(log_energy, link.energy_j.ln(), l0, false);
     let ws: Vec<f64> = ln_a
         .iter()
         .zip(prev.borrow().iter())
@@ -202,7 +208,12 @@ pub fn constant_power(link: &Link, g: &GainGroups, fixed_w: Option<f64>) -> Powe
                 (e, de)
             };
             let lp0 = (link.energy_j / (c * g.num_blocks() as f64)).ln();
-            solve_monotone(energy, link.energy_j, lp0, true).exp()
+            // In logs, as for the optimal power: ln energy is nearly linear in ln p.
+            let log_energy = |lp: f64| {
+                let (e, de) = energy(lp);
+                (e.ln(), de / e)
+            };
+            solve_monotone(log_energy, link.energy_j.ln(), lp0, true).exp()
         }
     };
     let group_time_s: Vec<f64> = a.iter().map(|&ai| c / (power * ai).ln_1p()).collect();
