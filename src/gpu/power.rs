@@ -170,7 +170,7 @@ impl PowerKernels {
         let mut devices: Vec<u32> = Vec::new();
         let mut block_start = Vec::with_capacity(jobs.len());
         for job in jobs {
-            if job.req_offsets.len() < 1 || job.devices == 0 && job.num_blocks() > 0 {
+            if job.req_offsets.is_empty() || (job.devices == 0 && job.num_blocks() > 0) {
                 return Err(MbaError::Gpu("malformed power job".into()));
             }
             block_start.push(offsets.len() as u32);
