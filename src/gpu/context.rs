@@ -35,9 +35,12 @@ pub fn is_software(info: &wgpu::AdapterInfo) -> bool {
 }
 
 fn adapters() -> Vec<wgpu::Adapter> {
-    let instance = wgpu::Instance::new(wgpu::InstanceDescriptor::new_without_display_handle());
-    let mut list = pollster::block_on(instance.enumerate_adapters(wgpu::Backends::all()));
-    // Compute needs storage buffers in compute shaders; GL adapters may lack them.
+    let mut desc = wgpu::InstanceDescriptor::new_without_display_handle();
+    desc.backends = wgpu::Backends::PRIMARY;
+    let instance = wgpu::Instance::new(desc);
+    let mut list = pollster::block_on(instance.enumerate_adapters(wgpu::Backends::PRIMARY));
+    // Vulkan/Metal/DX12 only: GL adapters have weak compute, and probing them prints noise.
+    // Compute needs storage buffers in compute shaders.
     list.retain(|a| a.limits().max_storage_buffers_per_shader_stage >= 8);
     list.sort_by_key(|a| {
         (

@@ -145,6 +145,9 @@ pub fn exp1_from_words(lo: u32, hi: u32) -> f32 {
         (0xffff_ffff - hi, 0x20_0000 - ml)
     };
     let v = ch as f32 * 2f32.powi(-32) + cl as f32 * 2f32.powi(-53);
+    if v >= 0.5 {
+        return 1.386_294_4 - (4.0 * v).ln();
+    }
     -v.ln()
 }
 
