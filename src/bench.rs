@@ -1,17 +1,18 @@
 //! `mba bench`: realizations per second of the power-control pipeline (gains, per-block gains,
 //! optimal PC, constant power, unicast) on the CPU and GPU backends side by side, at the paper's
 //! scale (K = 21, N = 24, M = 21) and at K = M = 200, on the greedy selection of a generated
-//! instance; plus greedy-selection trials per second.
+//! instance; plus greedy-selection trials per second over random task draws.
 
 use std::time::Instant;
 
 use serde::Serialize;
 
 use crate::backend::{Backend, CpuBackend, PowerJob, PowerSettings};
+use crate::channel::{Purpose, stream_rng};
 use crate::error::{MbaError, Result};
 use crate::gpu::GpuBackend;
-use crate::library::SystemParams;
-use crate::library::generate::{GeneratorParams, generate_instance};
+use crate::library::generate::{GeneratorParams, draw_tasks, generate_instance};
+use crate::library::{Device, Library, SystemParams};
 use crate::power::Link;
 use crate::selection::greedy::{GreedyOptions, greedy};
 
@@ -48,6 +49,9 @@ pub struct BenchRow {
     /// Outages among the measured realizations (MBA), a sanity check that work was done.
     pub mba_outages: u64,
     pub mean_mba_latency_s: f64,
+    /// Greedy selection (`Backend::greedy_batch`, checked results) over random task draws.
+    pub greedy_trials: usize,
+    pub greedy_trials_per_s: f64,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -133,6 +137,36 @@ fn measure(
     ))
 }
 
+/// Greedy trials over one library: task draws of trial `t` from stream `(0, 0, t, Tasks)`.
+fn greedy_trials(params: &GeneratorParams, lib: &Library, trials: usize) -> Vec<Vec<Device>> {
+    (0..trials as u64)
+        .map(|t| {
+            let mut rng = stream_rng(0, 0, t, Purpose::Tasks, 0);
+            draw_tasks(params, &mut rng)
+                .into_iter()
+                .map(|task| Device {
+                    task,
+                    qos: params.qos_ratio * lib.own_score(task),
+                    gain: None,
+                })
+                .collect()
+        })
+        .collect()
+}
+
+/// Greedy trials per second of one backend (one warm-up call, then one timed call).
+fn measure_greedy(
+    backend: &dyn Backend,
+    lib: &std::sync::Arc<Library>,
+    trials: &[Vec<Device>],
+) -> Result<f64> {
+    let opts = GreedyOptions::default();
+    backend.greedy_batch(lib, &trials[..trials.len().min(8)], &opts)?;
+    let start = Instant::now();
+    backend.greedy_batch(lib, trials, &opts)?;
+    Ok(trials.len() as f64 / start.elapsed().as_secs_f64())
+}
+
 /// Run the benchmark. `realizations`: per measurement (defaults: 50 000 on the CPU; 2^22 on a
 /// hardware GPU, 20 000 on a software adapter); the K = 200 scale uses a tenth.
 pub fn run_bench(choice: BenchBackend, realizations: Option<u64>) -> Result<BenchReport> {
@@ -179,6 +213,9 @@ pub fn run_bench(choice: BenchBackend, realizations: Option<u64>) -> Result<Benc
             };
             let (reps, secs, kernel_ms, outages, mean) = measure(backend, g, &settings, &job)?;
             let kernel_ms = kernel_ms.map(|ns| ns * 1e-6);
+            let n_trials = if si == 0 { 2048 } else { 128 };
+            let trials = greedy_trials(&params, &inst.library, n_trials);
+            let greedy_rate = measure_greedy(backend, &inst.library, &trials)?;
             rows.push(BenchRow {
                 scale: name.to_string(),
                 models: params.models,
@@ -194,6 +231,8 @@ pub fn run_bench(choice: BenchBackend, realizations: Option<u64>) -> Result<Benc
                 kernel_realizations_per_s: kernel_ms.map(|ms| r as f64 / (ms * 1e-3)),
                 mba_outages: outages,
                 mean_mba_latency_s: mean,
+                greedy_trials: n_trials,
+                greedy_trials_per_s: greedy_rate,
             });
         }
     }

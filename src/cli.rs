@@ -254,18 +254,19 @@ fn print_bench(r: &BenchReport) {
         r.gpu_adapter.as_deref().unwrap_or("none")
     );
     println!(
-        "{:<28} {:<44} {:>10} {:>14} {:>16}",
-        "scale", "backend", "reals", "reals/s", "kernel reals/s"
+        "{:<28} {:<44} {:>10} {:>14} {:>16} {:>16}",
+        "scale", "backend", "reals", "reals/s", "kernel reals/s", "greedy trials/s"
     );
     for row in &r.rows {
         println!(
-            "{:<28} {:<44} {:>10} {:>14.4e} {:>16}",
+            "{:<28} {:<44} {:>10} {:>14.4e} {:>16} {:>16.4e}",
             row.scale,
             row.backend,
             row.realizations,
             row.realizations_per_s,
             row.kernel_realizations_per_s
-                .map_or("-".into(), |x| format!("{x:.4e}"))
+                .map_or("-".into(), |x| format!("{x:.4e}")),
+            row.greedy_trials_per_s
         );
     }
 }
