@@ -62,8 +62,9 @@ pub struct GreedyKernels {
     layout: wgpu::BindGroupLayout,
     cand: wgpu::ComputePipeline,
     overlap: wgpu::ComputePipeline,
-    /// The score table of the last library (by pointer), reused across calls.
-    table: Mutex<Option<(usize, wgpu::Buffer)>>,
+    /// The score table of the last library, reused across calls; holding the `Arc` keeps the
+    /// pointer comparison sound (the address cannot be reused while we hold it).
+    table: Mutex<Option<(Arc<Library>, wgpu::Buffer)>>,
 }
 
 /// The foreign-model mask of one trial (1 = may lend blocks; the kernel excludes the device's
@@ -183,10 +184,9 @@ impl GreedyKernels {
             .table
             .lock()
             .map_err(|_| MbaError::Gpu("poisoned".into()))?;
-        let key = Arc::as_ptr(library) as usize;
-        if table.as_ref().is_none_or(|(k, _)| *k != key) {
+        if table.as_ref().is_none_or(|(l, _)| !Arc::ptr_eq(l, library)) {
             *table = Some((
-                key,
+                library.clone(),
                 ctx.storage_init(bytemuck::cast_slice(&score_table(library))),
             ));
         }
