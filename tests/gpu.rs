@@ -400,7 +400,7 @@ fn gpu_power_edge_cases() {
         edge_case(
             &format!("E = E_min (1 + {excess:e})"),
             &job,
-            &[g.clone()],
+            std::slice::from_ref(&g),
             &s,
             tol,
         );
@@ -408,7 +408,7 @@ fn gpu_power_edge_cases() {
     edge_case(
         "E = 0.99 E_min (MBA outage)",
         &job,
-        &[g.clone()],
+        std::slice::from_ref(&g),
         &settings(0.99 * em, None),
         1e-4,
     );
@@ -438,14 +438,14 @@ fn gpu_power_edge_cases() {
     edge_case(
         "fixed P = 1 W",
         &job,
-        &[g.clone()],
+        std::slice::from_ref(&g),
         &settings(250.0, Some(1.0)),
         1e-4,
     );
     edge_case(
         "fixed P = 1e6 W",
         &job,
-        &[g.clone()],
+        std::slice::from_ref(&g),
         &settings(250.0, Some(1e6)),
         1e-4,
     );
@@ -462,10 +462,10 @@ fn gpu_greedy_matches_twin_and_cpu() {
     let Some(gpu) = gpu() else { return };
     let base = GeneratorParams::default();
     let cases = [
-        ("paper scale", base.clone(), GreedyOptions::default()),
+        ("paper scale", base, GreedyOptions::default()),
         (
             "min-loss, reverse, library pool",
-            base.clone(),
+            base,
             GreedyOptions {
                 chain_order: ChainOrder::MinLoss,
                 device_order: DeviceOrder::Reverse,
@@ -478,7 +478,7 @@ fn gpu_greedy_matches_twin_and_cpu() {
                 popularity: Popularity::Zipf,
                 models: 12,
                 devices: 30,
-                ..base.clone()
+                ..base
             },
             GreedyOptions {
                 chain_order: ChainOrder::Best,
@@ -490,24 +490,18 @@ fn gpu_greedy_matches_twin_and_cpu() {
             "shared blocks",
             GeneratorParams {
                 sharing: 0.3,
-                ..base.clone()
+                ..base
             },
             GreedyOptions::default(),
         ),
         (
             "K=1",
-            GeneratorParams {
-                devices: 1,
-                ..base.clone()
-            },
+            GeneratorParams { devices: 1, ..base },
             GreedyOptions::default(),
         ),
         (
             "N=1",
-            GeneratorParams {
-                blocks: 1,
-                ..base.clone()
-            },
+            GeneratorParams { blocks: 1, ..base },
             GreedyOptions::default(),
         ),
     ];

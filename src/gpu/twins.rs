@@ -2,6 +2,10 @@
 //! so a kernel and its twin differ only by the last bits of `exp`/`log`. The f64 reference is the
 //! existing CPU code (`crate::power`, `crate::selection::greedy`).
 
+#![allow(clippy::neg_cmp_op_on_partial_ord, clippy::needless_range_loop)]
+// The twins mirror the WGSL: `!(x > y)` keeps NaN on the outage side, and indexed loops read
+// like the kernels.
+
 use crate::power::Link;
 
 /// Outage sentinel of the kernels' outputs (WGSL has no infinity constant).
