@@ -17,21 +17,19 @@ use rand::{Rng, RngExt};
 
 fn gpu() -> Option<&'static GpuBackend> {
     static GPU: OnceLock<Option<GpuBackend>> = OnceLock::new();
-    GPU.get_or_init(|| {
-        if std::env::var("MBA_SKIP_GPU").as_deref() == Ok("1") {
-            eprintln!("MBA_SKIP_GPU=1: skipping GPU test");
-            return None;
+    if std::env::var("MBA_SKIP_GPU").as_deref() == Ok("1") {
+        eprintln!("MBA_SKIP_GPU=1: skipping this GPU test");
+        return None;
+    }
+    GPU.get_or_init(|| match GpuBackend::new(true) {
+        Ok(b) => {
+            eprintln!("GPU tests on {}", b.adapter_name());
+            Some(b)
         }
-        match GpuBackend::new(true) {
-            Ok(b) => {
-                eprintln!("GPU tests on {}", b.adapter_name());
-                Some(b)
-            }
-            Err(e) => panic!(
-                "no usable wgpu adapter ({e}); install a Vulkan driver (mesa-vulkan-drivers \
+        Err(e) => panic!(
+            "no usable wgpu adapter ({e}); install a Vulkan driver (mesa-vulkan-drivers \
                  gives lavapipe) or set MBA_SKIP_GPU=1 to skip the GPU tests explicitly"
-            ),
-        }
+        ),
     })
     .as_ref()
 }
