@@ -5,6 +5,7 @@ use std::path::PathBuf;
 use clap::parser::ValueSource;
 use clap::{ArgMatches, Args, FromArgMatches, Parser, Subcommand};
 
+use crate::bench::{BenchBackend, BenchReport, run_bench};
 use crate::error::{MbaError, Result};
 use crate::library::generate::{GeneratorParams, generate_instance};
 use crate::library::{Instance, Settings};
@@ -35,6 +36,21 @@ pub enum Command {
     Merge(MergeArgs),
     /// Reproduce the paper's Figs. 6-8 and summarise them beside its claims.
     Reproduce(ReproduceArgs),
+    /// Throughput of the power-control pipeline on the CPU and GPU backends.
+    Bench(BenchArgs),
+}
+
+#[derive(Args, Debug)]
+pub struct BenchArgs {
+    /// Which backends to measure.
+    #[arg(long, value_enum, default_value_t = BenchBackend::Auto)]
+    pub backend: BenchBackend,
+    /// Realizations per measurement (the K = 200 scale uses a tenth).
+    #[arg(long)]
+    pub realizations: Option<u64>,
+    /// Print the report as JSON.
+    #[arg(long)]
+    pub json: bool,
 }
 
 #[derive(Args, Debug)]
@@ -153,6 +169,7 @@ pub fn run_from_args() -> Result<()> {
         Command::Simulate(args) => simulate(args),
         Command::Merge(args) => merge(args),
         Command::Reproduce(args) => reproduce(args),
+        Command::Bench(args) => bench(args),
     }
 }
 
@@ -350,4 +367,41 @@ fn reproduce(args: ReproduceArgs) -> Result<()> {
         report.wall_s
     );
     Ok(())
+}
+
+fn bench(args: BenchArgs) -> Result<()> {
+    let report = run_bench(args.backend, args.realizations)?;
+    if args.json {
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&report).expect("serialises")
+        );
+    } else {
+        print_bench(&report);
+    }
+    Ok(())
+}
+
+fn print_bench(r: &BenchReport) {
+    println!(
+        "CPU threads: {}; GPU adapter: {}",
+        r.cpu_threads,
+        r.gpu_adapter.as_deref().unwrap_or("none")
+    );
+    println!(
+        "{:<28} {:<44} {:>10} {:>14} {:>16} {:>16}",
+        "scale", "backend", "reals", "reals/s", "kernel reals/s", "greedy trials/s"
+    );
+    for row in &r.rows {
+        println!(
+            "{:<28} {:<44} {:>10} {:>14.4e} {:>16} {:>16.4e}",
+            row.scale,
+            row.backend,
+            row.realizations,
+            row.realizations_per_s,
+            row.kernel_realizations_per_s
+                .map_or("-".into(), |x| format!("{x:.4e}")),
+            row.greedy_trials_per_s
+        );
+    }
 }

@@ -5,6 +5,7 @@
 //! [`channel`] (fading and Monte Carlo), and [`solve`] (one instance end to end).
 
 pub mod backend;
+pub mod bench;
 pub mod channel;
 pub mod cli;
 pub mod error;
@@ -15,3 +16,4 @@ pub mod solve;
 pub mod study;
 
 pub use error::{MbaError, Result};
+pub mod gpu;

@@ -31,11 +31,18 @@ pub fn expm1_over(w: f64) -> f64 {
 
 /// `w(q) = W0((q - 1)/e) + 1` for `q >= 0`, given `ln q` too so huge `q` never overflows.
 pub fn w_of_q(q: f64, ln_q: f64) -> f64 {
+    w_and_exp(q, ln_q).0
+}
+
+/// `(w(q), e^w)`: the Newton polish shares one `exp` between `h` and `h'`, and the returned
+/// `e^w` spares callers another (speed; the same full-precision `w`).
+pub fn w_and_exp(q: f64, ln_q: f64) -> (f64, f64) {
     if q <= 0.0 {
-        return 0.0;
+        return (0.0, 1.0);
     }
     if ln_q > 600.0 {
-        return w_large(ln_q);
+        let w = w_large(ln_q);
+        return (w, w.exp());
     }
     let mut w = if q < 1e-2 {
         // Branch-point series in p = sqrt(2q): W0 + 1 = p - p^2/3 + 11 p^3/72 - 43 p^4/540 + ...
@@ -44,18 +51,60 @@ pub fn w_of_q(q: f64, ln_q: f64) -> f64 {
     } else {
         lambert_w::lambert_w0((q - 1.0) / std::f64::consts::E) + 1.0
     };
-    // Newton converges quadratically from either start; stop once the step is at rounding level.
-    for _ in 0..4 {
-        let step = (h(w) - q) / (w * w.exp());
+    let mut e = w.exp();
+    for _ in 0..3 {
+        let hw = if w.abs() < 0.25 {
+            h(w)
+        } else {
+            (w - 1.0) * e + 1.0
+        };
+        let step = (hw - q) / (w * e);
         if !step.is_finite() {
             break;
         }
         w -= step;
-        if step.abs() <= 1e-16 * w {
+        // e^(w - step) = e * e^-step; a 3-term series is exact to rounding for tiny steps.
+        e = if step.abs() < 1e-6 {
+            e * (1.0 - step * (1.0 - 0.5 * step))
+        } else {
+            w.exp()
+        };
+        if step.abs() <= 1e-17 * w.abs() {
             break;
         }
     }
-    w
+    (w, e)
+}
+
+/// [`w_and_exp`] warm-started from the root `w_prev` of a nearby `ln q` (within 0.05): Newton on
+/// `h` converges in one or two steps there; falls back to the cold start otherwise (speed only).
+pub fn w_and_exp_near(q: f64, ln_q: f64, ln_q_prev: f64, w_prev: f64, e_prev: f64) -> (f64, f64) {
+    if !((ln_q - ln_q_prev).abs() < 0.05 && w_prev > 0.0 && ln_q <= 600.0 && q > 0.0) {
+        return w_and_exp(q, ln_q);
+    }
+    let (mut w, mut e) = (w_prev, e_prev);
+    for _ in 0..4 {
+        let hw = if w.abs() < 0.25 {
+            h(w)
+        } else {
+            (w - 1.0) * e + 1.0
+        };
+        let step = (hw - q) / (w * e);
+        if !step.is_finite() {
+            break;
+        }
+        w -= step;
+        e = if step.abs() < 1e-6 {
+            e * (1.0 - step * (1.0 - 0.5 * step))
+        } else {
+            w.exp()
+        };
+        // Quadratic convergence: after a step below 1e-9 w the error is below ~1e-18 w.
+        if step.abs() <= 1e-9 * w.abs() {
+            return (w, e);
+        }
+    }
+    w_and_exp(q, ln_q)
 }
 
 /// Large-`q` solve of `ln(w - 1) + w = ln q` (q - 1 ~ q there) by Newton.

@@ -1,20 +1,35 @@
 //! The `beta` solve of eq. (12) and the energy-matched constant power: both are a monotone
 //! equation in a log variable, solved by Newton safeguarded with a bracket to full f64 precision.
 
-use super::lambert::{expm1_over, h, w_of_q};
+use super::lambert::{expm1_over, h, w_and_exp_near};
 use super::{GainGroups, Link, Outage, PowerPlan};
 
 /// Solve `f(x) = target` for `f` monotone in `x` (`increasing` says which way), from `x0`.
-/// `f` returns the value and its derivative. Newton steps are kept inside the bracket that the
-/// evaluated points prove; outside it (or before a side is known) the bracket grows or halves.
+/// `f` returns the value and its derivative.
 fn solve_monotone(f: impl Fn(f64) -> (f64, f64), target: f64, x0: f64, increasing: bool) -> f64 {
-    // `above(v)`: v lies on the side of the target reached by increasing x.
+    // `above(x)`: f(x) is on the side of the target reached by increasing x.
     let above = |v: f64| if increasing { v >= target } else { v <= target };
-    let (mut lo, mut hi) = (f64::NEG_INFINITY, f64::INFINITY);
-    let mut x = x0;
-    let mut grow = 2.0;
-    for _ in 0..400 {
-        let (v, dv) = f(x);
+    let (mut lo, mut hi) = (x0, x0);
+    // f(x0) decides which side needs expanding; evaluated once (speed).
+    let f0 = f(x0);
+    let at_x0 = above(f0.0);
+    let mut step = 2.0;
+    let mut lo_above = at_x0;
+    while lo_above && step < 1e4 {
+        lo -= step;
+        step *= 2.0;
+        lo_above = above(f(lo).0);
+    }
+    step = 2.0;
+    let mut hi_above = at_x0;
+    while !hi_above && step < 1e4 {
+        hi += step;
+        step *= 2.0;
+        hi_above = above(f(hi).0);
+    }
+    let mut x = x0.clamp(lo, hi);
+    for i in 0..200 {
+        let (v, dv) = if i == 0 && x == x0 { f0 } else { f(x) };
         if v == target {
             return x;
         }
@@ -24,20 +39,14 @@ fn solve_monotone(f: impl Fn(f64) -> (f64, f64), target: f64, x0: f64, increasin
             lo = x
         }
         let newton = x - (v - target) / dv;
-        let scale = x.abs().max(1.0);
-        // A step below rounding level means x is the root to full precision.
-        if (newton - x).abs() <= 2.0 * f64::EPSILON * scale {
-            return newton;
-        }
         let next = if newton.is_finite() && newton > lo && newton < hi {
             newton
-        } else if lo.is_finite() && hi.is_finite() {
-            0.5 * (lo + hi)
         } else {
-            grow *= 2.0;
-            if lo.is_finite() { lo + grow } else { hi - grow }
+            0.5 * (lo + hi)
         };
-        if hi - lo <= 2.0 * f64::EPSILON * scale {
+        if (next - x).abs() <= 2.0 * f64::EPSILON * x.abs().max(1.0)
+            || hi - lo <= f64::EPSILON * x.abs().max(1.0)
+        {
             return next;
         }
         x = next;
@@ -98,17 +107,27 @@ pub fn optimal_power(link: &Link, g: &GainGroups) -> PowerPlan {
         .zip(&g.count)
         .map(|(&x, &n)| n as f64 * c * link.noise_w / x)
         .collect();
+    // The previous evaluation's (ln q, w, e^w) per group warm-starts the next (speed).
+    let prev = std::cell::RefCell::new(vec![(f64::NAN, 0.0, 1.0); ln_a.len()]);
     let energy = |l: f64| -> (f64, f64) {
         let (mut e, mut de) = (0.0, 0.0);
-        for (&la, &wt) in ln_a.iter().zip(&weight) {
+        let mut prev = prev.borrow_mut();
+        for ((&la, &wt), p) in ln_a.iter().zip(&weight).zip(prev.iter_mut()) {
             let ln_q = la - l;
             let q = ln_q.exp();
-            let w = w_of_q(q, ln_q);
-            e += wt * expm1_over(w);
+            let (w, ew) = w_and_exp_near(q, ln_q, p.0, p.1, p.2);
+            *p = (ln_q, w, ew);
+            // expm1(w)/w; for w >= 1, e^w - 1 loses at most a bit and saves an expm1.
+            e += wt
+                * if w >= 1.0 {
+                    (ew - 1.0) / w
+                } else {
+                    expm1_over(w)
+                };
             // d/dL expm1(w)/w = -q^2 / (w^3 e^w), from dq/dL = -q, dh/dw = w e^w, g'(w) = h/w^2.
             if w > 0.0 {
                 let r = q / w;
-                de -= wt * r * r / (w * w.exp());
+                de -= wt * r * r / (w * ew);
             }
         }
         (e, de)
@@ -123,10 +142,17 @@ pub fn optimal_power(link: &Link, g: &GainGroups) -> PowerPlan {
             .sum::<f64>();
     let w0 = w_for_ratio(link.energy_j / e_min);
     let l0 = harmonic_a.ln() - h(w0).ln();
-    let l = solve_monotone(energy, link.energy_j, l0, false);
+    // Newton on ln(energy): nearly linear in L at both ends (w ~ sqrt q and w ~ ln q), so it
+    // converges in a few steps; the root and the x-tolerance are those of the energy itself.
+    let log_energy = |l: f64| {
+        let (e, de) = energy(l);
+        (e.ln(), de / e)
+    };
+    let l = solve_monotone(log_energy, link.energy_j.ln(), l0, false);
     let ws: Vec<f64> = ln_a
         .iter()
-        .map(|&la| w_of_q((la - l).exp(), la - l))
+        .zip(prev.borrow().iter())
+        .map(|(&la, p)| w_and_exp_near((la - l).exp(), la - l, p.0, p.1, p.2).0)
         .collect();
     let group_power_w: Vec<f64> = ws
         .iter()
@@ -182,7 +208,12 @@ pub fn constant_power(link: &Link, g: &GainGroups, fixed_w: Option<f64>) -> Powe
                 (e, de)
             };
             let lp0 = (link.energy_j / (c * g.num_blocks() as f64)).ln();
-            solve_monotone(energy, link.energy_j, lp0, true).exp()
+            // In logs, as for the optimal power: ln energy is nearly linear in ln p.
+            let log_energy = |lp: f64| {
+                let (e, de) = energy(lp);
+                (e.ln(), de / e)
+            };
+            solve_monotone(log_energy, link.energy_j.ln(), lp0, true).exp()
         }
     };
     let group_time_s: Vec<f64> = a.iter().map(|&ai| c / (power * ai).ln_1p()).collect();

@@ -24,21 +24,16 @@ use std::time::{Duration, Instant};
 
 use indicatif::{ProgressBar, ProgressStyle};
 
-use crate::backend::{Backend, CpuBackend};
+use crate::backend::Backend;
 use crate::error::{MbaError, Result};
 pub use output::{Manifest, Row};
 pub use shard::{Part, RunInfo, Shard};
 pub use spec::{BackendChoice, Metric, Scheme, Study, SweepParameter};
 
-/// The one place a backend choice becomes a backend (swap in the GPU path here).
+/// The one place a backend choice becomes a backend (SPEC §8: auto = a hardware GPU when there
+/// is one, the CPU otherwise).
 pub fn backend_for(choice: BackendChoice) -> Result<Box<dyn Backend>> {
-    match choice {
-        // No GPU backend is built in yet: auto means the CPU reference.
-        BackendChoice::Auto | BackendChoice::Cpu => Ok(Box::new(CpuBackend)),
-        BackendChoice::Gpu => Err(MbaError::Gpu(
-            "this build has no GPU backend; use --backend cpu or auto".into(),
-        )),
-    }
+    crate::backend::backend_from_choice(choice)
 }
 
 /// Run `f` on a rayon pool of `threads` threads (the global pool when `None`).

@@ -25,22 +25,12 @@ use std::path::Path;
 
 use serde::{Deserialize, Serialize};
 
+pub use crate::backend::BackendChoice;
 use crate::error::{FieldError, MbaError, Result, parse_toml, read_input};
 use crate::library::SystemParams;
 use crate::library::config::ExactOptions;
 use crate::library::generate::GeneratorParams;
 use crate::selection::greedy::GreedyOptions;
-
-/// Which backend evaluates the batches.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, clap::ValueEnum)]
-#[serde(rename_all = "kebab-case")]
-pub enum BackendChoice {
-    /// A hardware GPU when one exists, the CPU otherwise.
-    #[default]
-    Auto,
-    Cpu,
-    Gpu,
-}
 
 /// A compared scheme: a parameter selection plus a power control.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]

@@ -1,0 +1,244 @@
+//! `mba bench`: realizations per second of the power-control pipeline (gains, per-block gains,
+//! optimal PC, constant power, unicast) on the CPU and GPU backends side by side, at the paper's
+//! scale (K = 21, N = 24, M = 21) and at K = M = 200, on the greedy selection of a generated
+//! instance; plus greedy-selection trials per second over random task draws.
+
+use std::time::Instant;
+
+use serde::Serialize;
+
+use crate::backend::{Backend, CpuBackend, PowerJob, PowerSettings};
+use crate::channel::{Purpose, stream_rng};
+use crate::error::{MbaError, Result};
+use crate::gpu::GpuBackend;
+use crate::library::generate::{GeneratorParams, draw_tasks, generate_instance};
+use crate::library::{Device, Library, SystemParams};
+use crate::power::Link;
+use crate::selection::greedy::{GreedyOptions, greedy};
+
+/// Which backends `mba bench` measures.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, clap::ValueEnum)]
+#[serde(rename_all = "kebab-case")]
+pub enum BenchBackend {
+    /// The GPU when a hardware adapter exists, else the CPU.
+    #[default]
+    Auto,
+    Cpu,
+    Gpu,
+    /// CPU and GPU (any adapter, software included) in one run.
+    Both,
+}
+
+/// One measured configuration.
+#[derive(Debug, Clone, Serialize)]
+pub struct BenchRow {
+    pub scale: String,
+    pub models: usize,
+    pub blocks_per_model: usize,
+    pub devices: usize,
+    /// Sent blocks of the greedy selection.
+    pub sent_blocks: usize,
+    pub backend: String,
+    pub realizations: u64,
+    pub repeats: u32,
+    pub seconds: f64,
+    pub realizations_per_s: f64,
+    /// Kernel time per repeat from timestamp queries, when the adapter supports them.
+    pub kernel_ms: Option<f64>,
+    pub kernel_realizations_per_s: Option<f64>,
+    /// Outages among the measured realizations (MBA), a sanity check that work was done.
+    pub mba_outages: u64,
+    pub mean_mba_latency_s: f64,
+    /// Greedy selection (`Backend::greedy_batch`, checked results) over random task draws.
+    pub greedy_trials: usize,
+    pub greedy_trials_per_s: f64,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct BenchReport {
+    pub cpu_threads: usize,
+    pub gpu_adapter: Option<String>,
+    pub rows: Vec<BenchRow>,
+}
+
+/// The two benchmark scales.
+pub fn scales() -> Vec<(&'static str, GeneratorParams)> {
+    vec![
+        (
+            "paper (K=21, N=24, M=21)",
+            GeneratorParams {
+                models: 21,
+                blocks: 24,
+                devices: 21,
+                ..Default::default()
+            },
+        ),
+        (
+            "large (K=200, N=24, M=200)",
+            GeneratorParams {
+                models: 200,
+                blocks: 24,
+                devices: 200,
+                ..Default::default()
+            },
+        ),
+    ]
+}
+
+/// Time `power_batch` on `jobs` (repeated until 0.5 s have passed, at least once).
+fn measure(
+    backend: &dyn Backend,
+    gpu: Option<&GpuBackend>,
+    s: &PowerSettings,
+    job: &PowerJob,
+) -> Result<(u32, f64, Option<f64>, u64, f64)> {
+    let jobs = std::slice::from_ref(job);
+    // Warm-up: pipelines, buffers, rayon threads.
+    let warm = PowerJob {
+        realizations: job.realizations.min(1024),
+        ..job.clone()
+    };
+    backend.power_batch(s, std::slice::from_ref(&warm))?;
+    let (mut reps, mut kernel_ns) = (0u32, None::<f64>);
+    let (mut outages, mut sum) = (0u64, 0.0);
+    let start = Instant::now();
+    while reps == 0 || start.elapsed().as_secs_f64() < 0.5 {
+        let out = match gpu {
+            Some(g) => {
+                let run = g.power_run(s, jobs, None, false)?;
+                if let Some(ns) = run.kernel_ns {
+                    kernel_ns = Some(kernel_ns.unwrap_or(0.0) + ns);
+                }
+                run.latencies
+                    .iter()
+                    .map(|l| l[0] as f64)
+                    .collect::<Vec<_>>()
+            }
+            None => backend
+                .power_batch(s, jobs)?
+                .iter()
+                .map(|o| if o.mba.is_finite() { o.mba } else { -1.0 })
+                .collect(),
+        };
+        if reps == 0 {
+            outages = out.iter().filter(|&&x| x < 0.0).count() as u64;
+            let ok: Vec<f64> = out.into_iter().filter(|&x| x >= 0.0).collect();
+            sum = ok.iter().sum::<f64>() / ok.len().max(1) as f64;
+        }
+        reps += 1;
+    }
+    let secs = start.elapsed().as_secs_f64();
+    Ok((
+        reps,
+        secs,
+        kernel_ns.map(|ns| ns / reps as f64),
+        outages,
+        sum,
+    ))
+}
+
+/// Greedy trials over one library: task draws of trial `t` from stream `(0, 0, t, Tasks)`.
+fn greedy_trials(params: &GeneratorParams, lib: &Library, trials: usize) -> Vec<Vec<Device>> {
+    (0..trials as u64)
+        .map(|t| {
+            let mut rng = stream_rng(0, 0, t, Purpose::Tasks, 0);
+            draw_tasks(params, &mut rng)
+                .into_iter()
+                .map(|task| Device {
+                    task,
+                    qos: params.qos_ratio * lib.own_score(task),
+                    gain: None,
+                })
+                .collect()
+        })
+        .collect()
+}
+
+/// Greedy trials per second of one backend (one warm-up call, then one timed call).
+fn measure_greedy(
+    backend: &dyn Backend,
+    lib: &std::sync::Arc<Library>,
+    trials: &[Vec<Device>],
+) -> Result<f64> {
+    let opts = GreedyOptions::default();
+    backend.greedy_batch(lib, &trials[..trials.len().min(8)], &opts)?;
+    let start = Instant::now();
+    backend.greedy_batch(lib, trials, &opts)?;
+    Ok(trials.len() as f64 / start.elapsed().as_secs_f64())
+}
+
+/// Run the benchmark. `realizations`: per measurement (defaults: 50 000 on the CPU; 2^22 on a
+/// hardware GPU, 20 000 on a software adapter); the K = 200 scale uses a tenth.
+pub fn run_bench(choice: BenchBackend, realizations: Option<u64>) -> Result<BenchReport> {
+    if realizations == Some(0) {
+        return Err(MbaError::flag("--realizations", "must be at least 1"));
+    }
+    let want_cpu = matches!(choice, BenchBackend::Cpu | BenchBackend::Both)
+        || (choice == BenchBackend::Auto && crate::gpu::hardware_adapter().is_none());
+    let gpu = match choice {
+        BenchBackend::Gpu | BenchBackend::Both => Some(GpuBackend::new(true)?),
+        BenchBackend::Auto if !want_cpu => Some(GpuBackend::new(false)?),
+        _ => None,
+    };
+    let sys = SystemParams::default();
+    let settings = PowerSettings {
+        link: Link::from(&sys),
+        path_loss: sys.path_loss,
+        constant_power_w: sys.constant_power_w,
+    };
+    let mut rows = Vec::new();
+    for (si, (name, params)) in scales().into_iter().enumerate() {
+        let inst = generate_instance(&params, 0);
+        let sel = greedy(&inst, &GreedyOptions::default())
+            .map_err(|e| MbaError::Solver(format!("greedy: {e}")))?
+            .selection;
+        let mut backends: Vec<(&dyn Backend, Option<&GpuBackend>, u64)> = Vec::new();
+        if want_cpu {
+            backends.push((&CpuBackend, None, realizations.unwrap_or(50_000)));
+        }
+        if let Some(g) = &gpu {
+            let default = if crate::gpu::is_software(&g.ctx.info) {
+                20_000
+            } else {
+                1 << 22
+            };
+            backends.push((g, Some(g), realizations.unwrap_or(default)));
+        }
+        for (backend, g, r) in backends {
+            let r = if si == 0 { r } else { (r / 10).max(1) };
+            let job = PowerJob {
+                realizations: r,
+                seed: 1,
+                ..PowerJob::from_selection(&sel, params.blocks)
+            };
+            let (reps, secs, kernel_ms, outages, mean) = measure(backend, g, &settings, &job)?;
+            let kernel_ms = kernel_ms.map(|ns| ns * 1e-6);
+            let n_trials = if si == 0 { 2048 } else { 128 };
+            let trials = greedy_trials(&params, &inst.library, n_trials);
+            let greedy_rate = measure_greedy(backend, &inst.library, &trials)?;
+            rows.push(BenchRow {
+                scale: name.to_string(),
+                models: params.models,
+                blocks_per_model: params.blocks,
+                devices: params.devices,
+                sent_blocks: sel.num_blocks(),
+                backend: backend.name(),
+                realizations: r,
+                repeats: reps,
+                seconds: secs,
+                realizations_per_s: r as f64 * reps as f64 / secs,
+                kernel_ms,
+                kernel_realizations_per_s: kernel_ms.map(|ms| r as f64 / (ms * 1e-3)),
+                mba_outages: outages,
+                mean_mba_latency_s: mean,
+                greedy_trials: n_trials,
+                greedy_trials_per_s: greedy_rate,
+            });
+        }
+    }
+    Ok(BenchReport {
+        cpu_threads: rayon::current_num_threads(),
+        gpu_adapter: gpu.as_ref().map(|g| g.adapter_name()),
+        rows,
+    })
+}
