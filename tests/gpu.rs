@@ -278,7 +278,9 @@ fn gpu_gains_counts_and_latencies_match_twin_and_reference() {
                     }
                     check_latency(twin[m], want[m], tol, "twin vs f64");
                     let tw = twins::latency_f64(twin[m]);
-                    check_latency(run.latencies[i][m], tw, 2e-5, "gpu vs twin");
+                    // Kernel and twin share the f32 algorithm but not the device's exp/log rounding,
+                    // which the same condition term amplifies.
+                    check_latency(run.latencies[i][m], tw, f64::max(2e-5, tol), "gpu vs twin");
                 }
                 i += 1;
             }
