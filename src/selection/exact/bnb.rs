@@ -195,7 +195,8 @@ impl Search<'_> {
                 Lp::Infeasible => return Ok(Step::Children(Vec::new())),
                 Lp::Stopped => return Ok(Step::Stopped(node)),
             };
-            if rounds == 0 || lp_bound(value) >= ub || !self.add_cuts(&cols) {
+            let stop = rounds == 0 || self.elapsed() >= self.opts.time_limit_s;
+            if stop || lp_bound(value) >= ub || !self.add_cuts(&cols) {
                 break (value, cols, reduced);
             }
             rounds -= 1;
@@ -230,6 +231,11 @@ impl Search<'_> {
         let ub = self.best.num_blocks();
         let mut best: Option<(f64, usize, usize, usize)> = None;
         for b in fractional(&fix, y, STRONG_CANDIDATES) {
+            // Out of time: branch on the best so far, or hand the node back to the stopped
+            // search with the fixings found.
+            if self.elapsed() >= self.opts.time_limit_s {
+                break;
+            }
             let z0 = self.child_value(&mut fix, b, 0, value)?;
             let z1 = self.child_value(&mut fix, b, 1, value)?;
             let (b0, b1) = (bound.max(lp_bound(z0)), bound.max(lp_bound(z1)));
