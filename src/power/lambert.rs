@@ -53,27 +53,36 @@ pub fn w_and_exp(q: f64, ln_q: f64) -> (f64, f64) {
     };
     let mut e = w.exp();
     for _ in 0..3 {
-        let hw = if w.abs() < 0.25 {
-            h(w)
-        } else {
-            (w - 1.0) * e + 1.0
-        };
-        let step = (hw - q) / (w * e);
-        if !step.is_finite() {
+        let Some(step) = newton_step(q, &mut w, &mut e) else {
             break;
-        }
-        w -= step;
-        // e^(w - step) = e * e^-step; a 3-term series is exact to rounding for tiny steps.
-        e = if step.abs() < 1e-6 {
-            e * (1.0 - step * (1.0 - 0.5 * step))
-        } else {
-            w.exp()
         };
         if step.abs() <= 1e-17 * w.abs() {
             break;
         }
     }
     (w, e)
+}
+
+/// One Newton step on `h(w) = q`, updating `w` and `e = e^w` together; the step taken, or
+/// `None` (nothing changed) when it is not finite.
+fn newton_step(q: f64, w: &mut f64, e: &mut f64) -> Option<f64> {
+    let hw = if w.abs() < 0.25 {
+        h(*w)
+    } else {
+        (*w - 1.0) * *e + 1.0
+    };
+    let step = (hw - q) / (*w * *e);
+    if !step.is_finite() {
+        return None;
+    }
+    *w -= step;
+    // e^(w - step) = e * e^-step; a 3-term series is exact to rounding for tiny steps.
+    *e = if step.abs() < 1e-6 {
+        *e * (1.0 - step * (1.0 - 0.5 * step))
+    } else {
+        w.exp()
+    };
+    Some(step)
 }
 
 /// [`w_and_exp`] warm-started from the root `w_prev` of a nearby `ln q` (within 0.05): Newton on
@@ -84,20 +93,8 @@ pub fn w_and_exp_near(q: f64, ln_q: f64, ln_q_prev: f64, w_prev: f64, e_prev: f6
     }
     let (mut w, mut e) = (w_prev, e_prev);
     for _ in 0..4 {
-        let hw = if w.abs() < 0.25 {
-            h(w)
-        } else {
-            (w - 1.0) * e + 1.0
-        };
-        let step = (hw - q) / (w * e);
-        if !step.is_finite() {
+        let Some(step) = newton_step(q, &mut w, &mut e) else {
             break;
-        }
-        w -= step;
-        e = if step.abs() < 1e-6 {
-            e * (1.0 - step * (1.0 - 0.5 * step))
-        } else {
-            w.exp()
         };
         // Quadratic convergence: after a step below 1e-9 w the error is below ~1e-18 w.
         if step.abs() <= 1e-9 * w.abs() {
