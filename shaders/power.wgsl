@@ -122,6 +122,29 @@ fn count_of(base: u32, k: u32, unicast: bool, per_model: u32) -> f32 {
     return f32(counts[base + k]);
 }
 
+// One Newton step on f(x) = ln G(x) - ln T (increasing; `inv_slope` = G / G'), kept inside the
+// bracket [lo, hi] that the evaluated points prove (twin: the loop of `twins::newton_ln`).
+fn bracketed_newton(x: f32, f: f32, inv_slope: f32, lo: ptr<function, f32>, hi: ptr<function, f32>) -> f32 {
+    if (f > 0.0) {
+        *hi = x;
+    } else {
+        *lo = x;
+    }
+    let next = x - f * inv_slope;
+    if (next > *lo && next < *hi) {
+        return next;
+    }
+    // Outside the bracket (or NaN): step out, or bisect once bracketed.
+    // ln G has slope in about [1/2, 1], so the root is within 2|f| + 1.
+    if (*hi > 1e29) {
+        return x + 2.0 * abs(f) + 1.0;
+    }
+    if (*lo < -1e29) {
+        return x - 2.0 * abs(f) - 1.0;
+    }
+    return 0.5 * (*lo + *hi);
+}
+
 // Optimal PC over the gain groups of one realization (Proposition 2). In units where
 // a_ref = blocks / sum(n/a): ln q_k = d_k + y with d_k = ln(a_k / a_ref); the energy above E_min,
 // over E_min, is G(y) = sum u_k phi(w_k), u_k = (n_k/a_k) / sum(n/a); Newton on ln G = ln t.
@@ -166,24 +189,7 @@ fn optimal_latency(base: u32, devices: u32, unicast: bool, per_model: u32) -> f3
                 dg += u * exp(2.0 * ln_q - 3.0 * log(w) - w);
             }
         }
-        let f = log(g) - ln_t;
-        if (f > 0.0) {
-            hi = y;
-        } else {
-            lo = y;
-        }
-        var next = y - f * g / dg;
-        if (!(next > lo && next < hi)) {
-            // Outside the bracket (or NaN): step out by doubling, or bisect once bracketed.
-            // ln G has slope in about [1/2, 1], so the root is within 2|f| + 1.
-            if (hi > 1e29) {
-                next = y + 2.0 * abs(f) + 1.0;
-            } else if (lo < -1e29) {
-                next = y - 2.0 * abs(f) - 1.0;
-            } else {
-                next = 0.5 * (lo + hi);
-            }
-        }
+        let next = bracketed_newton(y, log(g) - ln_t, g / dg, &lo, &hi);
         let done = abs(next - y) <= 2e-7 * max(1.0, abs(y));
         y = next;
         if (done) {
@@ -259,23 +265,7 @@ fn constant_latency(base: u32, devices: u32) -> f32 {
                 dg += u * zdpsi_f(z);
             }
         }
-        let f = log(g) - ln_t;
-        if (f > 0.0) {
-            hi = x;
-        } else {
-            lo = x;
-        }
-        var next = x - f * g / dg;
-        if (!(next > lo && next < hi)) {
-            // ln G has slope in about [1/2, 1], so the root is within 2|f| + 1.
-            if (hi > 1e29) {
-                next = x + 2.0 * abs(f) + 1.0;
-            } else if (lo < -1e29) {
-                next = x - 2.0 * abs(f) - 1.0;
-            } else {
-                next = 0.5 * (lo + hi);
-            }
-        }
+        let next = bracketed_newton(x, log(g) - ln_t, g / dg, &lo, &hi);
         let done = abs(next - x) <= 2e-7 * max(1.0, abs(x));
         x = next;
         if (done) {
