@@ -271,7 +271,7 @@ fn newton_ln(mut x: f32, ln_t: f32, eval: impl Fn(f32) -> (f32, f32)) -> f32 {
         } else {
             lo = x
         }
-        let mut next = x - f * g / dg;
+        let mut next = x - f * (g / dg); // as the kernel's bracketed_newton
         if !(next > lo && next < hi) {
             next = if hi > 1e29 {
                 x + 2.0 * f.abs() + 1.0
