@@ -1,12 +1,12 @@
 //! Exact parameter selection (SPEC §2.2): branch and bound and the plain HiGHS MIP against
 //! exhaustive search, the greedy, each other, and the checker.
 
-use std::process::Command;
-use std::sync::Arc;
+mod common;
 
+use common::instance;
+use mba::library::Instance;
 use mba::library::config::ExactOptions;
 use mba::library::generate::{GeneratorParams, Popularity, generate_instance};
-use mba::library::{Device, Instance, Library};
 use mba::selection::Selection;
 use mba::selection::exact::model::Compact;
 use mba::selection::exact::{ExactResult, branch_and_bound, highs_mip};
@@ -86,24 +86,6 @@ fn small_instances() -> Vec<(String, Instance)> {
         }
     }
     out
-}
-
-fn instance(
-    scores: Vec<Vec<Vec<f64>>>,
-    ids: Option<Vec<Vec<i64>>>,
-    devs: &[(usize, f64)],
-) -> Instance {
-    Instance {
-        library: Arc::new(Library::new(None, scores, ids).unwrap()),
-        devices: devs
-            .iter()
-            .map(|&(task, qos)| Device {
-                task,
-                qos,
-                gain: None,
-            })
-            .collect(),
-    }
 }
 
 /// Hand-made instances: ties, shared blocks, repeated tasks with different QoS, a QoS met
@@ -307,11 +289,9 @@ fn an_invalid_incumbent_is_replaced() {
     assert_eq!(mip.selection.num_blocks(), 6);
 }
 
-fn mba(args: &[&str]) -> (i32, String, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_mba"))
-        .args(args)
-        .output()
-        .unwrap();
+/// `(exit code, stdout, stderr)` of the built `mba`.
+fn run(args: &[&str]) -> (i32, String, String) {
+    let out = common::mba(args);
     (
         out.status.code().unwrap_or(-1),
         String::from_utf8_lossy(&out.stdout).into_owned(),
@@ -321,15 +301,14 @@ fn mba(args: &[&str]) -> (i32, String, String) {
 
 #[test]
 fn cli_bnb_and_mip_json() {
-    let dir = std::env::temp_dir().join(format!("mba-exact-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
+    let dir = common::scratch("exact-cli");
     let file = dir.join("k4.json");
     let path = file.to_str().unwrap();
-    let (rc, _, err) = mba(&["generate", "--devices", "4", "--seed", "0", "-o", path]);
+    let (rc, _, err) = run(&["generate", "--devices", "4", "--seed", "0", "-o", path]);
     assert_eq!(rc, 0, "{err}");
     let mut blocks = Vec::new();
     for ps in ["bnb", "mip"] {
-        let (rc, out, err) = mba(&["solve", path, "--ps", ps, "--json", "--time-limit", "30"]);
+        let (rc, out, err) = run(&["solve", path, "--ps", ps, "--json", "--time-limit", "30"]);
         assert_eq!(rc, 0, "{err}");
         let v: serde_json::Value = serde_json::from_str(&out).unwrap();
         let ps_out = &v["ps"];
@@ -342,12 +321,12 @@ fn cli_bnb_and_mip_json() {
     }
     assert_eq!(blocks[0], blocks[1]);
     // A one-node limit stops the search early with a sound bound.
-    let (rc, out, err) = mba(&["solve", path, "--ps", "bnb", "--json", "--node-limit", "1"]);
+    let (rc, out, err) = run(&["solve", path, "--ps", "bnb", "--json", "--node-limit", "1"]);
     assert_eq!(rc, 0, "{err}");
     let v: serde_json::Value = serde_json::from_str(&out).unwrap();
     assert!(v["ps"]["nodes"].as_u64().unwrap() <= 1);
     assert!(v["ps"]["lower_bound"].as_u64().unwrap() <= v["ps"]["blocks"].as_u64().unwrap());
-    let (rc, _, _) = mba(&["solve", path, "--ps", "bnb", "--time-limit", "-1"]);
+    let (rc, _, _) = run(&["solve", path, "--ps", "bnb", "--time-limit", "-1"]);
     assert_eq!(rc, 2);
     std::fs::remove_dir_all(&dir).ok();
 }
