@@ -6,7 +6,7 @@ use std::time::Instant;
 use highs::{Col, HighsModelStatus, Model};
 
 use super::model::Compact;
-use super::{ExactResult, cuts};
+use super::{ExactResult, cuts, mip};
 use crate::error::{MbaError, Result};
 use crate::library::Instance;
 use crate::library::config::ExactOptions;
@@ -94,17 +94,31 @@ pub fn run(inst: &Instance, opts: &ExactOptions, incumbent: Selection) -> Result
         bound: s.cm.positions,
         depth: 0,
     };
-    let lower_bound = s.search(root)?;
-    let ub = s.best.num_blocks();
-    Ok(ExactResult {
-        lower_bound: lower_bound.min(ub),
-        optimal: lower_bound >= ub,
-        selection: s.best,
-        nodes: s.nodes,
-        lp_solves: s.lps,
-        seconds: start.elapsed().as_secs_f64(),
-    })
+    // Stage 1: our own search for a share of the time (small instances end here, proven).
+    let full = s.opts;
+    s.opts.time_limit_s = full.time_limit_s * OWN_SHARE;
+    let mut lower_bound = s.search(root)?;
+    s.opts = full;
+    // Stage 2: HiGHS MIP on the compact model, from our incumbent, for the rest of the limits.
+    let nodes_left = full.node_limit.map(|l| l.saturating_sub(s.nodes));
+    let time_left = full.time_limit_s - s.elapsed();
+    if lower_bound < s.best.num_blocks() && time_left > 0.0 && nodes_left != Some(0) {
+        let chosen = s.cm.chosen_of(inst, &s.best);
+        let stage = mip::compact(inst, &s.cm, &chosen, time_left, nodes_left)?;
+        s.nodes += stage.nodes;
+        if let Some(sel) = stage
+            .best
+            .filter(|sel| sel.num_blocks() < s.best.num_blocks())
+        {
+            s.best = sel;
+        }
+        lower_bound = lower_bound.max(stage.lower);
+    }
+    Ok(s.result(lower_bound))
 }
+
+/// Share of the time limit our own search gets before the compact MIP stage.
+const OWN_SHARE: f64 = 0.1;
 
 /// The error for a class that cannot reach its QoS with the whole library.
 fn infeasible(cm: &Compact, c: usize) -> MbaError {
@@ -116,6 +130,18 @@ fn infeasible(cm: &Compact, c: usize) -> MbaError {
 }
 
 impl Search<'_> {
+    fn result(self, lower_bound: usize) -> ExactResult {
+        let ub = self.best.num_blocks();
+        ExactResult {
+            lower_bound: lower_bound.min(ub),
+            optimal: lower_bound >= ub,
+            selection: self.best,
+            nodes: self.nodes,
+            lp_solves: self.lps,
+            seconds: self.start.elapsed().as_secs_f64(),
+        }
+    }
+
     /// Depth-first search; returns the proven lower bound (the incumbent's size when complete).
     fn search(&mut self, root: Node) -> Result<usize> {
         let mut stack = vec![root];
