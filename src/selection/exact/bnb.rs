@@ -1,5 +1,6 @@
-//! Branch and bound on the broadcast variables `y` of the compact model (SPEC §2.2), with the
-//! LP relaxation solved by HiGHS dual simplex, warm-started from the previous node's basis.
+//! HiGHS MIP on the compact model, then branch and bound on the broadcast variables `y` of the
+//! compact model (SPEC §2.2), with the LP relaxation solved by HiGHS dual simplex, warm-started
+//! from the previous node's basis.
 
 use std::time::Instant;
 
@@ -94,31 +95,35 @@ pub fn run(inst: &Instance, opts: &ExactOptions, incumbent: Selection) -> Result
         bound: s.cm.positions,
         depth: 0,
     };
-    // Stage 1: our own search for a share of the time (small instances end here, proven).
+    // Stage 1: HiGHS MIP on the compact model from the incumbent, for most of the time.
     let full = s.opts;
-    s.opts.time_limit_s = full.time_limit_s * OWN_SHARE;
-    let mut lower_bound = s.search(root)?;
-    s.opts = full;
-    // Stage 2: HiGHS MIP on the compact model, from our incumbent, for the rest of the limits.
-    let nodes_left = full.node_limit.map(|l| l.saturating_sub(s.nodes));
-    let time_left = full.time_limit_s - s.elapsed();
-    if lower_bound < s.best.num_blocks() && time_left > 0.0 && nodes_left != Some(0) {
-        let chosen = s.cm.chosen_of(inst, &s.best);
-        let stage = mip::compact(inst, &s.cm, &chosen, time_left, nodes_left)?;
-        s.nodes += stage.nodes;
-        if let Some(sel) = stage
-            .best
-            .filter(|sel| sel.num_blocks() < s.best.num_blocks())
-        {
-            s.best = sel;
-        }
-        lower_bound = lower_bound.max(stage.lower);
+    let chosen = s.cm.chosen_of(inst, &s.best);
+    let stage = mip::compact(
+        inst,
+        &s.cm,
+        &chosen,
+        full.time_limit_s * MIP_SHARE,
+        full.node_limit,
+    )?;
+    s.nodes += stage.nodes;
+    if let Some(sel) = stage
+        .best
+        .filter(|sel| sel.num_blocks() < s.best.num_blocks())
+    {
+        s.best = sel;
     }
+    // Stage 2: our own search for the rest, from the MIP's bound (it proves the tail rarely; it
+    // also covers a MIP stage that stopped early).
+    let root = Node {
+        bound: root.bound.max(stage.lower),
+        ..root
+    };
+    let lower_bound = s.search(root)?;
     Ok(s.result(lower_bound))
 }
 
-/// Share of the time limit our own search gets before the compact MIP stage.
-const OWN_SHARE: f64 = 0.1;
+/// Share of the time limit the compact MIP stage gets before our own search.
+const MIP_SHARE: f64 = 0.9;
 
 /// The error for a class that cannot reach its QoS with the whole library.
 fn infeasible(cm: &Compact, c: usize) -> MbaError {
