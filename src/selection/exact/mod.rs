@@ -1,5 +1,5 @@
-//! Exact parameter selection (SPEC §2.2): compact branch and bound with HiGHS LP bounds, and a
-//! plain HiGHS MIP of (P2.1) as the cross-check.
+//! Exact parameter selection (SPEC §2.2): compact branch and bound with HiGHS LP bounds, then
+//! HiGHS MIP on the compact model, and a plain HiGHS MIP of (P2.1) as the cross-check.
 
 mod bnb;
 mod cuts;
@@ -30,8 +30,10 @@ pub fn trivial_lower_bound(inst: &Instance) -> usize {
     inst.library.blocks()
 }
 
-/// The paper's Algorithm 2 on the compact model, started from `incumbent` (the greedy result;
-/// an incumbent that does not verify is replaced by a feasible one built here).
+/// HiGHS MIP on the compact model for 90% of the time limit, then (unless that proved
+/// optimality) the paper's Algorithm 2 on the compact model for the rest, started from
+/// `incumbent` (the greedy result; an incumbent that does not verify is replaced by a feasible
+/// one built here).
 pub fn branch_and_bound(
     inst: &Instance,
     opts: &ExactOptions,

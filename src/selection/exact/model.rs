@@ -260,6 +260,48 @@ impl Compact {
         Selection::verified(inst, assignment).ok()
     }
 
+    /// Each class's best block among `chosen` at each position (empty where it has none).
+    pub fn assemblies(&self, chosen: &[bool]) -> Vec<Vec<usize>> {
+        (0..self.classes.len())
+            .map(|c| {
+                self.by_pos
+                    .iter()
+                    .filter_map(|bs| {
+                        bs.iter()
+                            .copied()
+                            .filter(|&b| chosen[b])
+                            .max_by(|&a, &b| self.s(c, a).total_cmp(&self.s(c, b)).then(b.cmp(&a)))
+                    })
+                    .collect()
+            })
+            .collect()
+    }
+
+    /// The kept blocks that serve a selection at least as well: each broadcast block, or a kept
+    /// block at its position that scores at least as high for every class.
+    pub fn chosen_of(&self, inst: &Instance, sel: &Selection) -> Vec<bool> {
+        let lib = &inst.library;
+        let mut chosen = vec![false; self.blocks.len()];
+        for &(i, n) in &sel.broadcast {
+            let i = lib.canonical(i, n);
+            let covers = |b: usize| {
+                self.classes
+                    .iter()
+                    .enumerate()
+                    .all(|(c, class)| self.s(c, b) >= lib.score(class.task, i, n))
+            };
+            let kept = self.by_pos[n].iter().copied();
+            let pick = kept
+                .clone()
+                .find(|&b| self.blocks[b].0 == i)
+                .or_else(|| kept.clone().find(|&b| covers(b)));
+            if let Some(b) = pick {
+                chosen[b] = true;
+            }
+        }
+        chosen
+    }
+
     /// `best_c(n) - s_c(b)`: what class `c` loses by taking `b` instead of its best at `b`'s
     /// position.
     #[inline]
