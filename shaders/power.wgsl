@@ -122,6 +122,24 @@ fn count_of(base: u32, k: u32, unicast: bool, per_model: u32) -> f32 {
     return f32(counts[base + k]);
 }
 
+// (sum n/h, blocks) over the gain groups; x = -1 marks a zero gain (twin: `twins::group_sums`).
+fn group_sums(base: u32, devices: u32, unicast: bool, per_model: u32) -> vec2<f32> {
+    var inv_sum = 0.0;
+    var blocks = 0.0;
+    for (var k = 0u; k < devices; k++) {
+        let n = count_of(base, k, unicast, per_model);
+        if (n > 0.0) {
+            let h = gains[base + k];
+            if (!(h > 0.0)) {
+                return vec2<f32>(-1.0, 0.0);
+            }
+            inv_sum += n / h;
+            blocks += n;
+        }
+    }
+    return vec2<f32>(inv_sum, blocks);
+}
+
 // One Newton step on f(x) = ln G(x) - ln T (increasing; `inv_slope` = G / G'), kept inside the
 // bracket [lo, hi] that the evaluated points prove (twin: the loop of `twins::newton_ln`).
 fn bracketed_newton(x: f32, f: f32, inv_slope: f32, lo: ptr<function, f32>, hi: ptr<function, f32>) -> f32 {
@@ -149,19 +167,12 @@ fn bracketed_newton(x: f32, f: f32, inv_slope: f32, lo: ptr<function, f32>, hi: 
 // a_ref = blocks / sum(n/a): ln q_k = d_k + y with d_k = ln(a_k / a_ref); the energy above E_min,
 // over E_min, is G(y) = sum u_k phi(w_k), u_k = (n_k/a_k) / sum(n/a); Newton on ln G = ln t.
 fn optimal_latency(base: u32, devices: u32, unicast: bool, per_model: u32) -> f32 {
-    var inv_sum = 0.0;
-    var blocks = 0.0;
-    for (var k = 0u; k < devices; k++) {
-        let n = count_of(base, k, unicast, per_model);
-        if (n > 0.0) {
-            let h = gains[base + k];
-            if (!(h > 0.0)) {
-                return OUTAGE;
-            }
-            inv_sum += n / h;
-            blocks += n;
-        }
+    let sums = group_sums(base, devices, unicast, per_model);
+    if (sums.x < 0.0) {
+        return OUTAGE;
     }
+    let inv_sum = sums.x;
+    let blocks = sums.y;
     if (blocks == 0.0) {
         return 0.0;
     }
@@ -210,19 +221,12 @@ fn optimal_latency(base: u32, devices: u32, unicast: bool, per_model: u32) -> f3
 // Constant-power MBA: one power p for all blocks, energy-matched (Newton on ln G = ln t in
 // ln s, s = p a_ref, G = sum u_k psi(s b_k)) or fixed (outage when it needs more than E).
 fn constant_latency(base: u32, devices: u32) -> f32 {
-    var inv_sum = 0.0;
-    var blocks = 0.0;
-    for (var k = 0u; k < devices; k++) {
-        let n = f32(counts[base + k]);
-        if (n > 0.0) {
-            let h = gains[base + k];
-            if (!(h > 0.0)) {
-                return OUTAGE;
-            }
-            inv_sum += n / h;
-            blocks += n;
-        }
+    let sums = group_sums(base, devices, false, 0u);
+    if (sums.x < 0.0) {
+        return OUTAGE;
     }
+    let inv_sum = sums.x;
+    let blocks = sums.y;
     if (blocks == 0.0) {
         return 0.0;
     }
