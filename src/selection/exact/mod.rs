@@ -2,7 +2,9 @@
 //! HiGHS MIP on the compact model, and a plain HiGHS MIP of (P2.1) as the cross-check.
 
 mod bnb;
+pub mod colgen;
 mod cuts;
+mod mckp;
 mod mip;
 pub mod model;
 
@@ -30,16 +32,27 @@ pub fn trivial_lower_bound(inst: &Instance) -> usize {
     inst.library.blocks()
 }
 
-/// HiGHS MIP on the compact model for 90% of the time limit, then (unless that proved
-/// optimality) the paper's Algorithm 2 on the compact model for the rest, started from
-/// `incumbent` (the greedy result; an incumbent that does not verify is replaced by a feasible
-/// one built here).
+/// Exact selection in three stages, from `incumbent` (the greedy result; an incumbent that
+/// does not verify is replaced by a feasible one built here): the class bound by column
+/// generation (at most 40% of the time limit; it often proves optimality alone), HiGHS MIP on
+/// the compact model until 90%, then the paper's Algorithm 2 for the rest.
 pub fn branch_and_bound(
     inst: &Instance,
     opts: &ExactOptions,
     incumbent: Selection,
 ) -> Result<ExactResult> {
     bnb::run(inst, opts, incumbent)
+}
+
+/// The paper's Algorithm 2 alone: LP-bounded branch and bound on the compact model (with cover
+/// cuts, strong branching, reduced-cost fixing and rounding), without the class bound and the
+/// MIP stage of [`branch_and_bound`]. For comparisons with the paper, and to test the search.
+pub fn lp_branch_and_bound(
+    inst: &Instance,
+    opts: &ExactOptions,
+    incumbent: Selection,
+) -> Result<ExactResult> {
+    bnb::run_lp_only(inst, opts, incumbent)
 }
 
 /// (P2.1) handed to the HiGHS MIP solver as it is (one thread), with `incumbent` as its start.
