@@ -77,10 +77,18 @@ pub fn run(inst: &Instance, opts: &ExactOptions, incumbent: Selection) -> Result
     // An incumbent from the master: its `y` rounded, far better than greedy (the fixings and
     // the MIP stage both gain from it). Solving the master over the generated patterns as an
     // integer program found nothing better in our runs, so it is not done.
-    let found = [s.best.num_blocks(), {
-        s.round(&vec![FREE; nb], &root_lp.y);
-        s.best.num_blocks()
-    }];
+    let mut found = [
+        s.best.num_blocks(),
+        {
+            s.round(&vec![FREE; nb], &root_lp.y);
+            s.best.num_blocks()
+        },
+        0,
+    ];
+    if dw < s.best.num_blocks() {
+        s.sub_mip(&root_lp.y, full.time_limit_s * SUB_MIP_SHARE)?;
+    }
+    found[2] = s.best.num_blocks();
     let ub = s.best.num_blocks();
     if dw < ub {
         root_lp.fix_against(&s.cm, ub);
@@ -94,7 +102,7 @@ pub fn run(inst: &Instance, opts: &ExactOptions, incumbent: Selection) -> Result
     // instead of 4 of 4; they cut off its start, and kept consistent with it still slowed it).
     let chosen = s.cm.chosen_of(inst, &s.best);
     let mip_time = full.time_limit_s * MIP_SHARE - s.elapsed();
-    let stage = mip::compact(inst, &s.cm, &chosen, mip_time, full.node_limit)?;
+    let stage = mip::compact(inst, &s.cm, &chosen, None, mip_time, full.node_limit)?;
     s.nodes += stage.nodes;
     if let Some(sel) = stage
         .best
@@ -134,6 +142,8 @@ pub fn run_lp_only(
 
 /// Share of the time limit after which the column generation stops.
 const COLGEN_SHARE: f64 = 0.4;
+/// Share of the time limit for the sub-MIP over the master's support.
+const SUB_MIP_SHARE: f64 = 0.1;
 /// Share of the time limit by which the compact MIP stage ends and our own search begins.
 const MIP_SHARE: f64 = 0.9;
 
@@ -179,20 +189,21 @@ impl<'a> Search<'a> {
 
     /// One stderr line on the root bound of a long solve: the bound and the incumbent after
     /// greedy, the rounding and the restricted master.
-    fn report_root(&self, root: &colgen::RootBound, found: [usize; 2]) {
+    fn report_root(&self, root: &colgen::RootBound, found: [usize; 3]) {
         if self.elapsed() < PROGRESS_EVERY_S / 2.0 {
             return;
         }
         let fixed = root.y_fix.iter().filter(|&&f| f >= 0).count();
         eprintln!(
-            "bnb: {:.1} s, class bound {:.3} (master {:.3}, {} rounds), incumbent {} / {} \
-             (greedy / rounded), {fixed} y fixed",
+            "bnb: {:.1} s, class bound {:.3} (master {:.3}, {} rounds), incumbent {} / {} / {} \
+             (greedy / rounded / sub-MIP), {fixed} y fixed",
             self.elapsed(),
             root.bound,
             root.master,
             root.iterations,
             found[0],
             found[1],
+            found[2],
         );
     }
 
@@ -393,6 +404,22 @@ impl<'a> Search<'a> {
             self.cm.improve(&mut chosen);
         }
         self.offer(&chosen);
+    }
+
+    /// A primal heuristic: the compact MIP over the blocks the master uses (`y > 0`) and the
+    /// incumbent's, for `seconds`.
+    fn sub_mip(&mut self, y: &[f64], seconds: f64) -> Result<()> {
+        let chosen = self.cm.chosen_of(self.inst, &self.best);
+        let allowed: Vec<bool> = (0..y.len()).map(|b| y[b] > EPS || chosen[b]).collect();
+        let stage = mip::compact(self.inst, &self.cm, &chosen, Some(&allowed), seconds, None)?;
+        self.nodes += stage.nodes;
+        if let Some(sel) = stage
+            .best
+            .filter(|s| s.num_blocks() < self.best.num_blocks())
+        {
+            self.best = sel;
+        }
+        Ok(())
     }
 
     /// Take `chosen` as the incumbent if it is a smaller valid selection.

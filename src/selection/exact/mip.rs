@@ -179,7 +179,8 @@ pub struct Stage {
 
 /// The compact model (classes merged, dominated blocks removed, `x[c][b]` only where block
 /// `b`'s loss fits in class `c`'s slack) handed to the HiGHS MIP solver from the start `chosen`
-/// (a feasible set of kept blocks). `x` stays binary: continuous `x` would be exact too (with
+/// (a feasible set of kept blocks), over the blocks `allowed` (all when `None`; a sub-MIP for
+/// an incumbent otherwise, whose bound then says nothing). `x` stays binary: continuous `x` would be exact too (with
 /// `y` integral the best block per position is a vertex), but HiGHS then loses the knapsack
 /// cover cuts it derives from the binary QoS rows, and proves far less (measured). Our own cover
 /// cuts are not added either: as rows they slowed HiGHS down (measured).
@@ -187,18 +188,22 @@ pub fn compact(
     inst: &Instance,
     cm: &Compact,
     chosen: &[bool],
+    allowed: Option<&[bool]>,
     time_limit_s: f64,
     node_limit: Option<u64>,
 ) -> Result<Stage> {
     let nb = cm.blocks.len();
+    let usable = |b: usize| allowed.is_none_or(|a| a[b]);
     let mut pb = RowProblem::default();
-    let y: Vec<Col> = (0..nb).map(|_| pb.add_integer_column(1.0, 0..=1)).collect();
+    let y: Vec<Col> = (0..nb)
+        .map(|b| pb.add_integer_column(1.0, 0..=i32::from(usable(b))))
+        .collect();
     let mut x: Vec<Vec<Option<Col>>> = Vec::with_capacity(cm.classes.len());
     for (c, class) in cm.classes.iter().enumerate() {
         // A block whose loss alone exceeds the slack is in no assembly of this class.
         let cap = cm.slack[c] * (1.0 + 1e-9) + 1e-9;
         let xc: Vec<Option<Col>> = (0..nb)
-            .map(|b| (cm.loss(c, b) <= cap).then(|| pb.add_integer_column(0.0, 0..=1)))
+            .map(|b| (usable(b) && cm.loss(c, b) <= cap).then(|| pb.add_integer_column(0.0, 0..=1)))
             .collect();
         for bs in &cm.by_pos {
             pb.add_row(
