@@ -102,7 +102,10 @@ pub fn run(inst: &Instance, opts: &ExactOptions, incumbent: Selection) -> Result
     // instead of 4 of 4; they cut off its start, and kept consistent with it still slowed it).
     let chosen = s.cm.chosen_of(inst, &s.best);
     let mip_time = full.time_limit_s * MIP_SHARE - s.elapsed();
-    let stage = mip::compact(inst, &s.cm, &chosen, None, mip_time, full.node_limit)?;
+    let stage = match s.nodes_left() {
+        Some(nodes) => mip::compact(inst, &s.cm, &chosen, None, mip_time, nodes)?,
+        None => mip::Stage::default(),
+    };
     s.nodes += stage.nodes;
     if let Some(sel) = stage
         .best
@@ -242,6 +245,15 @@ impl<'a> Search<'a> {
         }
         let ub = self.best.num_blocks();
         Ok(stack.iter().map(|n| n.bound).fold(ub, usize::min))
+    }
+
+    /// What the node limit leaves (`Some(None)`: no limit; `None`: nothing left).
+    fn nodes_left(&self) -> Option<Option<u64>> {
+        match self.opts.node_limit {
+            None => Some(None),
+            Some(l) if l > self.nodes => Some(Some(l - self.nodes)),
+            Some(_) => None,
+        }
     }
 
     fn out_of_budget(&self) -> bool {
@@ -411,7 +423,10 @@ impl<'a> Search<'a> {
     fn sub_mip(&mut self, y: &[f64], seconds: f64) -> Result<()> {
         let chosen = self.cm.chosen_of(self.inst, &self.best);
         let allowed: Vec<bool> = (0..y.len()).map(|b| y[b] > EPS || chosen[b]).collect();
-        let stage = mip::compact(self.inst, &self.cm, &chosen, Some(&allowed), seconds, None)?;
+        let Some(nodes) = self.nodes_left() else {
+            return Ok(());
+        };
+        let stage = mip::compact(self.inst, &self.cm, &chosen, Some(&allowed), seconds, nodes)?;
         self.nodes += stage.nodes;
         if let Some(sel) = stage
             .best

@@ -170,6 +170,7 @@ impl Plain {
 }
 
 /// What the compact MIP stage proves and finds.
+#[derive(Default)]
 pub struct Stage {
     pub best: Option<Selection>,
     /// Proven lower bound on `|Y|`.
