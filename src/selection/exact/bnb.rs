@@ -97,6 +97,12 @@ pub fn run(inst: &Instance, opts: &ExactOptions, incumbent: Selection) -> Result
     if dw >= ub {
         return Ok(s.result(dw));
     }
+    if s.elapsed() >= PROGRESS_EVERY_S / 2.0 {
+        eprintln!(
+            "bnb: HiGHS MIP on the compact model until {:.1} s",
+            full.time_limit_s * MIP_SHARE
+        );
+    }
     // Stage 1: HiGHS MIP on the compact model from the incumbent, for most of the time. The
     // Lagrangian fixings are not passed on: HiGHS proved less with them (K = 8 at 30 s: 2 of 4
     // instead of 4 of 4; they cut off its start, and kept consistent with it still slowed it).

@@ -25,6 +25,8 @@ use crate::error::{MbaError, Result};
 
 /// Reduced cost below which a pattern enters the master.
 const PRICE_TOL: f64 = 1e-9;
+/// Seconds between progress lines on stderr (none on a fast solve).
+const PROGRESS_EVERY_S: f64 = 2.0;
 /// Weight of the best multipliers so far in the smoothed pricing point.
 const SMOOTHING: f64 = 0.5;
 
@@ -73,6 +75,8 @@ pub fn root_bound(
     let mut value = f64::INFINITY;
     let mut iterations = 0;
     let mut y = vec![1.0; cm.blocks.len()];
+    let started = Instant::now();
+    let mut next_progress = PROGRESS_EVERY_S;
     while Instant::now() < deadline {
         iterations += 1;
         let (v, mu) = master.solve()?;
@@ -88,6 +92,13 @@ pub fn root_bound(
             added = price(cm, &mut master, &mu, &mut center)?;
         }
         let best = center.as_ref().map_or(f64::NEG_INFINITY, |c| c.0);
+        let t = started.elapsed().as_secs_f64();
+        if t >= next_progress {
+            next_progress = t + PROGRESS_EVERY_S;
+            eprintln!(
+                "bnb: column generation, {t:.1} s, round {iterations}, bound {best:.3}, master {value:.3}"
+            );
+        }
         if added == 0 || int_bound(best) >= ub || int_bound(best) >= int_bound(value) {
             break;
         }
