@@ -344,12 +344,17 @@ impl Master {
         model.add_col(0.0, 0.0.., factors);
     }
 
+    /// A linking row's dual at the last solve, 0 for a row added since (it was not in that LP).
+    fn dual(&self, r: usize) -> f64 {
+        self.duals.get(r).map_or(0.0, |d| d.max(0.0))
+    }
+
     /// `sum_{b in pattern} mu[c][b] - sigma_c` at the last solve's duals.
     fn reduced_cost(&self, c: usize, blocks: &[usize]) -> f64 {
         let mu: f64 = blocks
             .iter()
             .filter_map(|&b| self.link[c][b].row())
-            .map(|r| self.duals[r].max(0.0))
+            .map(|r| self.dual(r))
             .sum();
         mu - self.duals[c]
     }
@@ -378,7 +383,7 @@ impl Master {
             .iter()
             .map(|lc| {
                 (0..self.nb)
-                    .map(|b| lc[b].row().map_or(0.0, |r| self.duals[r].max(0.0)))
+                    .map(|b| lc[b].row().map_or(0.0, |r| self.dual(r)))
                     .collect()
             })
             .collect();
