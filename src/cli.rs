@@ -232,10 +232,14 @@ fn solve(args: SolveArgs) -> Result<()> {
     if args.node_limit.is_some() {
         settings.exact.node_limit = args.node_limit;
     }
-    settings
-        .exact
-        .validate("--")
-        .map_err(|e| MbaError::flag(&e.field.replace('_', "-"), e.reason))?;
+    settings.exact.validate("--").map_err(|e| {
+        // The flag is `--time-limit`, the config key `time_limit_s`.
+        let flag = e
+            .field
+            .replace("time_limit_s", "time_limit")
+            .replace('_', "-");
+        MbaError::flag(&flag, e.reason)
+    })?;
     let inst = Instance::load(&args.instance)?;
     let ps = select(&inst, &settings, args.ps)?;
     let gains = device_gains(&inst, &settings, args.channel_seed);

@@ -393,5 +393,11 @@ fn cli_bnb_and_mip_json() {
     assert!(v["ps"]["lower_bound"].as_u64().unwrap() <= v["ps"]["blocks"].as_u64().unwrap());
     let (rc, _, _) = run(&["solve", path, "--ps", "bnb", "--time-limit", "-1"]);
     assert_eq!(rc, 2);
+    let (rc, _, err) = run(&["solve", path, "--ps", "bnb", "--time-limit", "0"]);
+    assert_eq!(rc, 2);
+    assert!(
+        err.contains("field `--time-limit`: 0 must be finite and > 0"),
+        "{err}"
+    );
     std::fs::remove_dir_all(&dir).ok();
 }
