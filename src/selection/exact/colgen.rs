@@ -28,7 +28,7 @@ const PRICE_TOL: f64 = 1e-9;
 /// Seconds between progress lines on stderr (none on a fast solve).
 const PROGRESS_EVERY_S: f64 = 2.0;
 /// Weight of the best multipliers so far in the smoothed pricing point.
-const SMOOTHING: f64 = 0.8;
+const SMOOTHING: f64 = 0.5;
 
 /// What the column generation proves at the root.
 #[derive(Debug, Clone)]
