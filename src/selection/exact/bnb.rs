@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 
 use highs::{Col, HighsModelStatus, Model};
 
-use super::model::Compact;
+use super::model::{Compact, int_bound};
 use super::{ExactResult, colgen, cuts, mip};
 use crate::error::{MbaError, Result};
 use crate::library::Instance;
@@ -73,30 +73,26 @@ pub fn run(inst: &Instance, opts: &ExactOptions, incumbent: Selection) -> Result
     let deadline = s.start + Duration::from_secs_f64(full.time_limit_s * COLGEN_SHARE);
     let mut root_lp = colgen::root_bound(&s.cm, &s.cm.assemblies(&chosen), ub, deadline)?;
     s.lps += root_lp.iterations;
-    let dw = colgen::int_bound(root_lp.bound);
-    // An incumbent from the master: its `y` rounded, far better than greedy (the fixings and
-    // the MIP stage both gain from it). Solving the master over the generated patterns as an
-    // integer program found nothing better in our runs, so it is not done.
-    let mut found = [
-        s.best.num_blocks(),
-        {
-            s.round(&vec![FREE; nb], &root_lp.y);
-            s.best.num_blocks()
-        },
-        0,
-    ];
+    let dw = int_bound(root_lp.bound);
+    // Incumbents from the master, far better than greedy (the fixings and the MIP stage both
+    // gain from them): its `y` rounded, then a sub-MIP over the blocks it uses. Solving the
+    // master over the generated patterns as an integer program found nothing better in our
+    // runs, so it is not done.
+    let greedy_size = s.best.num_blocks();
+    s.round(&vec![FREE; nb], &root_lp.y);
+    let rounded_size = s.best.num_blocks();
     if dw < s.best.num_blocks() {
-        s.sub_mip(&root_lp.y, full.time_limit_s * SUB_MIP_SHARE)?;
+        let allowed: Vec<bool> = root_lp.y.iter().map(|&v| v > EPS).collect();
+        s.compact_mip(Some(&allowed), full.time_limit_s * SUB_MIP_SHARE)?;
     }
-    found[2] = s.best.num_blocks();
     let ub = s.best.num_blocks();
-    if dw < ub {
-        root_lp.fix_against(&s.cm, ub);
-    }
-    s.report_root(&root_lp, found);
+    let found = [greedy_size, rounded_size, ub];
     if dw >= ub {
+        s.report_root(&root_lp, found);
         return Ok(s.result(dw));
     }
+    root_lp.fix_against(&s.cm, ub);
+    s.report_root(&root_lp, found);
     if s.elapsed() >= PROGRESS_EVERY_S / 2.0 {
         eprintln!(
             "bnb: HiGHS MIP on the compact model until {:.1} s",
@@ -106,25 +102,13 @@ pub fn run(inst: &Instance, opts: &ExactOptions, incumbent: Selection) -> Result
     // Stage 1: HiGHS MIP on the compact model from the incumbent, for most of the time. The
     // Lagrangian fixings are not passed on: HiGHS proved less with them (K = 8 at 30 s: 2 of 4
     // instead of 4 of 4; they cut off its start, and kept consistent with it still slowed it).
-    let chosen = s.cm.chosen_of(inst, &s.best);
-    let mip_time = full.time_limit_s * MIP_SHARE - s.elapsed();
-    let stage = match s.nodes_left() {
-        Some(nodes) => mip::compact(inst, &s.cm, &chosen, None, mip_time, nodes)?,
-        None => mip::Stage::default(),
-    };
-    s.nodes += stage.nodes;
-    if let Some(sel) = stage
-        .best
-        .filter(|sel| sel.num_blocks() < s.best.num_blocks())
-    {
-        s.best = sel;
-    }
+    let mip_lower = s.compact_mip(None, full.time_limit_s * MIP_SHARE - s.elapsed())?;
     // Stage 2: our own search for the rest, from the better bound (it proves the tail rarely;
     // it also covers a MIP stage that stopped early). The fixings hold below `ub`, and the
     // incumbent only shrinks.
     let root = Node {
         fix: root_lp.y_fix,
-        bound: s.cm.positions.max(stage.lower).max(dw),
+        bound: s.cm.positions.max(mip_lower).max(dw),
         depth: 0,
     };
     let lower_bound = s.search(root)?;
@@ -197,7 +181,7 @@ impl<'a> Search<'a> {
     }
 
     /// One stderr line on the root bound of a long solve: the bound and the incumbent after
-    /// greedy, the rounding and the restricted master.
+    /// greedy, the rounding and the sub-MIP.
     fn report_root(&self, root: &colgen::RootBound, found: [usize; 3]) {
         if self.elapsed() < PROGRESS_EVERY_S / 2.0 {
             return;
@@ -317,13 +301,13 @@ impl<'a> Search<'a> {
                 Lp::Stopped => return Ok(Step::Stopped(node)),
             };
             let stop = rounds == 0 || self.elapsed() >= self.opts.time_limit_s;
-            if stop || lp_bound(value) >= ub || !self.add_cuts(&cols) {
+            if stop || int_bound(value) >= ub || !self.add_cuts(&cols) {
                 break (value, cols, reduced);
             }
             rounds -= 1;
         };
         let y = &cols[..self.y_cols.len()];
-        let bound = lp_bound(value).max(comb).max(node.bound);
+        let bound = int_bound(value).max(comb).max(node.bound);
         self.round(&node.fix, y);
         let ub = self.best.num_blocks();
         if bound >= ub {
@@ -359,7 +343,7 @@ impl<'a> Search<'a> {
             }
             let z0 = self.child_value(&mut fix, b, 0, value)?;
             let z1 = self.child_value(&mut fix, b, 1, value)?;
-            let (b0, b1) = (bound.max(lp_bound(z0)), bound.max(lp_bound(z1)));
+            let (b0, b1) = (bound.max(int_bound(z0)), bound.max(int_bound(z1)));
             match (b0 >= ub, b1 >= ub) {
                 (true, true) => return Ok(Step::Children(Vec::new())),
                 (true, false) => fix[b] = 1,
@@ -424,15 +408,24 @@ impl<'a> Search<'a> {
         self.offer(&chosen);
     }
 
-    /// A primal heuristic: the compact MIP over the blocks the master uses (`y > 0`) and the
-    /// incumbent's, for `seconds`.
-    fn sub_mip(&mut self, y: &[f64], seconds: f64) -> Result<()> {
-        let chosen = self.cm.chosen_of(self.inst, &self.best);
-        let allowed: Vec<bool> = (0..y.len()).map(|b| y[b] > EPS || chosen[b]).collect();
+    /// The compact MIP from the incumbent for `seconds`, within what the node limit leaves:
+    /// over every block, or (a sub-MIP) over the blocks `allowed` and the incumbent's. Takes a
+    /// smaller selection it finds; returns its proven bound (0 for a sub-MIP or no run).
+    fn compact_mip(&mut self, allowed: Option<&[bool]>, seconds: f64) -> Result<usize> {
         let Some(nodes) = self.nodes_left() else {
-            return Ok(());
+            return Ok(0);
         };
-        let stage = mip::compact(self.inst, &self.cm, &chosen, Some(&allowed), seconds, nodes)?;
+        let chosen = self.cm.chosen_of(self.inst, &self.best);
+        let allowed: Option<Vec<bool>> =
+            allowed.map(|a| a.iter().zip(&chosen).map(|(&a, &c)| a || c).collect());
+        let stage = mip::compact(
+            self.inst,
+            &self.cm,
+            &chosen,
+            allowed.as_deref(),
+            seconds,
+            nodes,
+        )?;
         self.nodes += stage.nodes;
         if let Some(sel) = stage
             .best
@@ -440,7 +433,7 @@ impl<'a> Search<'a> {
         {
             self.best = sel;
         }
-        Ok(())
+        Ok(if allowed.is_some() { 0 } else { stage.lower })
     }
 
     /// Take `chosen` as the incumbent if it is a smaller valid selection.
@@ -529,11 +522,6 @@ enum Step {
     Stopped(Node),
 }
 
-/// The integral bound an LP value proves.
-fn lp_bound(value: f64) -> usize {
-    (value - EPS).ceil().max(0.0) as usize
-}
-
 /// Fix free `y` whose reduced cost proves that moving them off their bound cannot beat `ub`.
 fn reduced_cost_fixing(fix: &mut [i8], value: f64, y: &[f64], reduced: &[f64], ub: usize) {
     for b in 0..fix.len() {
@@ -541,9 +529,9 @@ fn reduced_cost_fixing(fix: &mut [i8], value: f64, y: &[f64], reduced: &[f64], u
             continue;
         }
         let d = reduced[b];
-        if y[b] < EPS && d > 0.0 && lp_bound(value + d) >= ub {
+        if y[b] < EPS && d > 0.0 && int_bound(value + d) >= ub {
             fix[b] = 0;
-        } else if y[b] > 1.0 - EPS && d < 0.0 && lp_bound(value - d) >= ub {
+        } else if y[b] > 1.0 - EPS && d < 0.0 && int_bound(value - d) >= ub {
             fix[b] = 1;
         }
     }

@@ -11,15 +11,15 @@
 //! bound holds however early the column generation stops. Duals are smoothed towards the best
 //! multipliers so far (Wentges) against the tailing-off of plain column generation.
 //!
-//! At the best multipliers the same Lagrangian fixes variables for every solution smaller than
-//! the incumbent: a block whose forced use (or forced absence) lifts the bound to the
-//! incumbent, and a block a class cannot use without doing so.
+//! At the best multipliers the same Lagrangian fixes `y` for every solution smaller than the
+//! incumbent: a block whose forced use (or forced absence) lifts the bound to the incumbent.
 
 use std::time::Instant;
 
 use highs::{Col, HighsModelStatus, Model, Row, RowProblem, Sense};
 
 use super::mckp::{self, Item};
+pub use super::model::int_bound;
 use super::model::{Compact, quiet_single_thread};
 use crate::error::{MbaError, Result};
 
@@ -45,11 +45,6 @@ pub struct RootBound {
     /// `y_fix[b]`: 0 or 1 where every solution smaller than the incumbent has that value, -1
     /// where free.
     pub y_fix: Vec<i8>,
-}
-
-/// The integral bound a fractional one proves.
-pub fn int_bound(value: f64) -> usize {
-    (value - 1e-6).ceil().max(0.0) as usize
 }
 
 /// Column generation from `start_patterns` (per class, block lists) until the bound proves
@@ -178,14 +173,13 @@ fn class_knapsack(
     mu_c: &[f64],
     ban: Option<usize>,
 ) -> Option<mckp::Solution> {
-    let cap = capacity(cm, c);
     let groups: Vec<Vec<Item>> = cm
         .by_pos
         .iter()
         .map(|bs| {
             bs.iter()
                 .copied()
-                .filter(|&b| ban != Some(b) && cm.loss(c, b) <= cap)
+                .filter(|&b| ban != Some(b) && cm.usable(c, b))
                 .map(|b| Item {
                     id: b,
                     cost: mu_c[b],
@@ -194,12 +188,7 @@ fn class_knapsack(
                 .collect()
         })
         .collect();
-    mckp::solve(&groups, cap)
-}
-
-/// Class `c`'s loss budget, with the compact MIP's tolerance.
-fn capacity(cm: &Compact, c: usize) -> f64 {
-    cm.slack[c] * (1.0 + 1e-9) + 1e-9
+    mckp::solve(&groups, cm.loss_budget(c))
 }
 
 /// Class `c`'s best block at every position (loss 0).
@@ -297,10 +286,9 @@ impl Master {
         // row `y_b >= 0` is redundant and its dual may be taken as 0.
         let link = (0..cm.classes.len())
             .map(|c| {
-                let cap = capacity(cm, c);
                 (0..nb)
                     .map(|b| {
-                        if cm.loss(c, b) <= cap {
+                        if cm.usable(c, b) {
                             Link::Unused
                         } else {
                             Link::Unusable

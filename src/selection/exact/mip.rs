@@ -6,7 +6,7 @@ use std::ffi::{CStr, c_char, c_int, c_void};
 use highs::{Col, HighsModelStatus, HighsSolutionStatus, RowProblem, Sense};
 
 use super::ExactResult;
-use super::model::{Compact, qos_floor, quiet_single_thread};
+use super::model::{Compact, int_bound, qos_floor, quiet_single_thread};
 use crate::error::{MbaError, Result};
 use crate::library::Instance;
 use crate::library::config::ExactOptions;
@@ -104,7 +104,7 @@ pub fn run(inst: &Instance, opts: &ExactOptions, incumbent: Selection) -> Result
     let ub = best.num_blocks();
     let dual = solved.double_info_value(c"mip_dual_bound").unwrap_or(0.0);
     let mut lower = if dual.is_finite() {
-        ((dual - 1e-6).ceil().max(0.0) as usize).min(ub)
+        int_bound(dual).min(ub)
     } else {
         0
     };
@@ -170,7 +170,6 @@ impl Plain {
 }
 
 /// What the compact MIP stage proves and finds.
-#[derive(Default)]
 pub struct Stage {
     pub best: Option<Selection>,
     /// Proven lower bound on `|Y|`.
@@ -180,11 +179,12 @@ pub struct Stage {
 
 /// The compact model (classes merged, dominated blocks removed, `x[c][b]` only where block
 /// `b`'s loss fits in class `c`'s slack) handed to the HiGHS MIP solver from the start `chosen`
-/// (a feasible set of kept blocks), over the blocks `allowed` (all when `None`; a sub-MIP for
-/// an incumbent otherwise, whose bound then says nothing). `x` stays binary: continuous `x` would be exact too (with
-/// `y` integral the best block per position is a vertex), but HiGHS then loses the knapsack
-/// cover cuts it derives from the binary QoS rows, and proves far less (measured). Our own cover
-/// cuts are not added either: as rows they slowed HiGHS down (measured).
+/// (a feasible set of kept blocks), over the blocks `allowed` (all when `None`; otherwise a
+/// sub-MIP for an incumbent, whose bound then says nothing). `x` stays binary: continuous `x`
+/// would be exact too (with `y` integral the best block per position is a vertex), but HiGHS
+/// then loses the knapsack cover cuts it derives from the binary QoS rows, and proves far less
+/// (measured). Our own cover cuts are not added either: as rows they slowed HiGHS down
+/// (measured).
 pub fn compact(
     inst: &Instance,
     cm: &Compact,
@@ -194,17 +194,15 @@ pub fn compact(
     node_limit: Option<u64>,
 ) -> Result<Stage> {
     let nb = cm.blocks.len();
-    let usable = |b: usize| allowed.is_none_or(|a| a[b]);
+    let in_allowed = |b: usize| allowed.is_none_or(|a| a[b]);
     let mut pb = RowProblem::default();
     let y: Vec<Col> = (0..nb)
-        .map(|b| pb.add_integer_column(1.0, 0..=i32::from(usable(b))))
+        .map(|b| pb.add_integer_column(1.0, 0..=i32::from(in_allowed(b))))
         .collect();
     let mut x: Vec<Vec<Option<Col>>> = Vec::with_capacity(cm.classes.len());
     for (c, class) in cm.classes.iter().enumerate() {
-        // A block whose loss alone exceeds the slack is in no assembly of this class.
-        let cap = cm.slack[c] * (1.0 + 1e-9) + 1e-9;
         let xc: Vec<Option<Col>> = (0..nb)
-            .map(|b| (usable(b) && cm.loss(c, b) <= cap).then(|| pb.add_integer_column(0.0, 0..=1)))
+            .map(|b| (in_allowed(b) && cm.usable(c, b)).then(|| pb.add_integer_column(0.0, 0..=1)))
             .collect();
         for bs in &cm.by_pos {
             pb.add_row(
@@ -261,7 +259,7 @@ pub fn compact(
         dual
     };
     let lower = if proven.is_finite() {
-        (proven - 1e-6).ceil().max(0.0) as usize
+        int_bound(proven)
     } else {
         0
     };

@@ -34,6 +34,11 @@ pub struct Compact {
     pub slack: Vec<f64>,
 }
 
+/// The integral bound a fractional lower bound proves (an LP, Lagrangian or MIP dual value).
+pub fn int_bound(value: f64) -> usize {
+    (value - 1e-6).ceil().max(0.0) as usize
+}
+
 /// The QoS target the LP and the checks use: `meets_qos`'s tolerance, so both agree.
 pub fn qos_floor(qos: f64) -> f64 {
     qos - QOS_TOLERANCE * qos.abs().max(1.0)
@@ -300,6 +305,18 @@ impl Compact {
             }
         }
         chosen
+    }
+
+    /// Class `c`'s loss budget `slack_c`, with a little room so that rounding never excludes an
+    /// assembly the checker accepts.
+    pub fn loss_budget(&self, c: usize) -> f64 {
+        self.slack[c] * (1.0 + 1e-9) + 1e-9
+    }
+
+    /// Whether block `b`'s loss alone fits in class `c`'s budget: otherwise no assembly of the
+    /// class contains it.
+    pub fn usable(&self, c: usize, b: usize) -> bool {
+        self.loss(c, b) <= self.loss_budget(c)
     }
 
     /// `best_c(n) - s_c(b)`: what class `c` loses by taking `b` instead of its best at `b`'s
