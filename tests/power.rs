@@ -161,7 +161,7 @@ fn no_random_feasible_allocation_with_the_same_energy_does_better() {
 fn equal_gains_match_constant_power() {
     for &hh in &[1e-7, 3e-4, 1e-3, 2.0] {
         for &ratio in &[1.001, 2.0, 100.0] {
-            let groups = GainGroups::from_gains(&vec![hh; 17]);
+            let groups = GainGroups::from_gains(&[hh; 17]);
             let link = link_with_ratio(&groups, ratio);
             let opt = optimal_power(&link, &groups);
             let con = constant_power(&link, &groups, None);

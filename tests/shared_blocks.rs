@@ -120,8 +120,8 @@ fn shared_tiny_libraries_exhaustive_is_optimal_and_greedy_never_below() {
 fn shared_block_counts_once_and_serves_both_models() {
     // Models 0 and 1 share their position-0 block (id 9): equal scores for every task there.
     let mut scores = scores_3x2();
-    for t in 0..3 {
-        scores[t][1][0] = scores[t][0][0];
+    for task in scores.iter_mut() {
+        task[1][0] = task[0][0];
     }
     let ids = vec![vec![9, 1], vec![9, 2], vec![3, 4]];
     let inst = instance(scores, Some(ids), &[(0, 0.0), (1, 0.0)]);

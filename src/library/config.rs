@@ -58,13 +58,13 @@ impl SystemParams {
                 ));
             }
         }
-        if let Some(p) = self.constant_power_w {
-            if !(p.is_finite() && p > 0.0) {
-                return Err(FieldError::new(
-                    format!("{prefix}constant_power_w"),
-                    format!("{p} must be finite and > 0"),
-                ));
-            }
+        if let Some(p) = self.constant_power_w
+            && !(p.is_finite() && p > 0.0)
+        {
+            return Err(FieldError::new(
+                format!("{prefix}constant_power_w"),
+                format!("{p} must be finite and > 0"),
+            ));
         }
         Ok(())
     }

@@ -162,10 +162,10 @@ impl GeneratorParams {
                 format!("{} must be finite and >= 0", self.zipf_exponent),
             );
         }
-        if let Some(p) = self.gain_path_loss {
-            if !(p.is_finite() && p > 0.0) {
-                return err("gain_path_loss", format!("{p} must be finite and > 0"));
-            }
+        if let Some(p) = self.gain_path_loss
+            && !(p.is_finite() && p > 0.0)
+        {
+            return err("gain_path_loss", format!("{p} must be finite and > 0"));
         }
         Ok(())
     }
@@ -191,6 +191,8 @@ pub fn generate_library(p: &GeneratorParams, seed: u64) -> Library {
         })
         .collect();
     let mut sim = vec![vec![1.0; m]; m];
+    // A symmetric fill: both `sim[t][u]` and `sim[u][t]`, so indices read best.
+    #[allow(clippy::needless_range_loop)]
     for t in 0..m {
         for u in t + 1..m {
             let mean = if p.cluster_of(t) == p.cluster_of(u) {

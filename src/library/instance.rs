@@ -134,13 +134,13 @@ fn validate_device(lib: &Library, k: usize, d: &DeviceFile) -> Result<Device, Fi
             r * lib.own_score(d.task)
         }
     };
-    if let Some(g) = d.gain {
-        if !g.is_finite() || g < 0.0 {
-            return Err(FieldError::new(
-                field("gain"),
-                format!("{g} must be finite and >= 0"),
-            ));
-        }
+    if let Some(g) = d.gain
+        && (!g.is_finite() || g < 0.0)
+    {
+        return Err(FieldError::new(
+            field("gain"),
+            format!("{g} must be finite and >= 0"),
+        ));
     }
     Ok(Device {
         task: d.task,

@@ -36,13 +36,13 @@ impl Library {
                 "needs at least one task (M >= 1)",
             ));
         }
-        if let Some(t) = &tasks {
-            if t.len() != models {
-                return Err(FieldError::new(
-                    "library.tasks",
-                    format!("{} task names but scores has {} tasks", t.len(), models),
-                ));
-            }
+        if let Some(t) = &tasks
+            && t.len() != models
+        {
+            return Err(FieldError::new(
+                "library.tasks",
+                format!("{} task names but scores has {} tasks", t.len(), models),
+            ));
         }
         let blocks = scores[0].first().map_or(0, |r| r.len());
         if blocks == 0 {

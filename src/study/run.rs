@@ -88,7 +88,15 @@ pub fn run_units(
         let pt = f.point(p);
         let shared = (!f.study.library_per_trial).then(|| Arc::new(library_for(study, &pt, p, 0)));
         for chunk in mine.chunks(per_batch) {
-            out.extend(run_batch(study, backend, &pt, p, chunk, shared.as_ref())?);
+            let batch = Batch {
+                study,
+                backend,
+                pt: &pt,
+                p,
+                trials: chunk,
+                shared: shared.as_ref(),
+            };
+            out.extend(batch.run()?);
             progress(chunk.len() as u64);
         }
     }
@@ -104,68 +112,180 @@ struct Selected {
     bnb: Option<Vec<(Selection, bool)>>,
 }
 
-fn select_batch(
-    study: &Study,
-    backend: &dyn Backend,
-    pt: &PointParams,
+/// One batch of trials at one point of a study: selected together, then run through power
+/// control together.
+struct Batch<'a> {
+    study: &'a Study,
+    backend: &'a dyn Backend,
+    pt: &'a PointParams,
+    /// The point's index.
     p: usize,
-    trials: &[u64],
-    shared: Option<&Arc<Library>>,
-) -> Result<Selected> {
-    let f = &study.file;
-    let instances: Vec<Instance> = trials
-        .par_iter()
-        .map(|&t| {
-            let library = match shared {
-                Some(l) => l.clone(),
-                None => Arc::new(library_for(study, pt, p, t)),
-            };
-            let devices = devices_for(study, pt, &library, p, t);
-            Instance { library, devices }
+    trials: &'a [u64],
+    /// The point's library when every trial shares it.
+    shared: Option<&'a Arc<Library>>,
+}
+
+impl Batch<'_> {
+    fn select(&self) -> Result<Selected> {
+        let instances = self.instances();
+        let greedy = self.greedy(&instances)?;
+        let bnb = if self.study.file.study.schemes.contains(&Scheme::MbaBnb) {
+            Some(self.bnb(&instances, &greedy)?)
+        } else {
+            None
+        };
+        Ok(Selected {
+            instances,
+            greedy,
+            bnb,
         })
-        .collect();
-    let greedy = match shared {
-        Some(lib) => {
-            let devs: Vec<Vec<Device>> = instances.iter().map(|i| i.devices.clone()).collect();
-            backend.greedy_batch(lib, &devs, &f.greedy)?
-        }
-        None => instances
-            .par_iter()
-            .map(|i| {
-                backend
-                    .greedy_batch(&i.library, std::slice::from_ref(&i.devices), &f.greedy)
-                    .map(|mut v| v.remove(0))
-            })
-            .collect::<Result<Vec<_>>>()?,
-    };
-    if greedy.len() != instances.len() {
-        return Err(MbaError::Solver(format!(
-            "backend {} returned {} selections for {} trials",
-            backend.name(),
-            greedy.len(),
-            instances.len()
-        )));
     }
-    let bnb = if f.study.schemes.contains(&Scheme::MbaBnb) {
-        let v = instances
+
+    fn instances(&self) -> Vec<Instance> {
+        let Batch {
+            study,
+            pt,
+            p,
+            shared,
+            ..
+        } = *self;
+        self.trials
             .par_iter()
-            .zip(&greedy)
-            .zip(trials)
+            .map(|&t| {
+                let library = match shared {
+                    Some(l) => l.clone(),
+                    None => Arc::new(library_for(study, pt, p, t)),
+                };
+                let devices = devices_for(study, pt, &library, p, t);
+                Instance { library, devices }
+            })
+            .collect()
+    }
+
+    /// Greedy selections: one backend call for the batch when the trials share a library.
+    fn greedy(&self, instances: &[Instance]) -> Result<Vec<Selection>> {
+        let (backend, opts) = (self.backend, &self.study.file.greedy);
+        let greedy = match self.shared {
+            Some(lib) => {
+                let devs: Vec<Vec<Device>> = instances.iter().map(|i| i.devices.clone()).collect();
+                backend.greedy_batch(lib, &devs, opts)?
+            }
+            None => instances
+                .par_iter()
+                .map(|i| {
+                    backend
+                        .greedy_batch(&i.library, std::slice::from_ref(&i.devices), opts)
+                        .map(|mut v| v.remove(0))
+                })
+                .collect::<Result<Vec<_>>>()?,
+        };
+        if greedy.len() != instances.len() {
+            return Err(MbaError::Solver(format!(
+                "backend {} returned {} selections for {} trials",
+                backend.name(),
+                greedy.len(),
+                instances.len()
+            )));
+        }
+        Ok(greedy)
+    }
+
+    /// Branch and bound from each greedy selection, with whether it was proven optimal.
+    fn bnb(&self, instances: &[Instance], greedy: &[Selection]) -> Result<Vec<(Selection, bool)>> {
+        let (p, opts) = (self.p, &self.study.file.exact);
+        instances
+            .par_iter()
+            .zip(greedy)
+            .zip(self.trials)
             .map(|((inst, g), &t)| {
-                branch_and_bound(inst, &f.exact, g.clone())
+                branch_and_bound(inst, opts, g.clone())
                     .map(|r| (r.selection, r.optimal))
                     .map_err(|e| MbaError::Solver(format!("mba_bnb at point {p}, trial {t}: {e}")))
             })
-            .collect::<Result<Vec<_>>>()?;
-        Some(v)
-    } else {
-        None
-    };
-    Ok(Selected {
-        instances,
-        greedy,
-        bnb,
-    })
+            .collect()
+    }
+
+    fn run(&self) -> Result<Vec<UnitStats>> {
+        let sel = self.select()?;
+        let mut units = self.block_units(&sel);
+        self.add_latencies(&sel, &mut units)?;
+        Ok(units)
+    }
+
+    /// One unit per trial, holding its blocks sent per scheme.
+    fn block_units(&self, sel: &Selected) -> Vec<UnitStats> {
+        let schemes = &self.study.file.study.schemes;
+        let n = self.pt.generator.blocks;
+        self.trials
+            .iter()
+            .enumerate()
+            .map(|(i, &t)| {
+                let mut accs = vec![Acc::default(); schemes.len() * METRICS];
+                let blocks = TrialBlocks {
+                    greedy: sel.greedy[i].num_blocks(),
+                    bnb: sel.bnb.as_ref().map(|v| v[i].0.num_blocks()),
+                    unicast: sel.instances[i].num_devices() * n,
+                };
+                push_blocks(&mut accs, schemes, &blocks);
+                UnitStats {
+                    point: self.p as u32,
+                    trial: t,
+                    accs,
+                    bnb_unproven: sel.bnb.as_ref().map_or(0, |v| u64::from(!v[i].1)),
+                }
+            })
+            .collect()
+    }
+
+    /// Power control over every realization, in chunks (in order) so that memory stays bounded
+    /// however many there are; latencies go into each trial's unit.
+    fn add_latencies(&self, sel: &Selected, units: &mut [UnitStats]) -> Result<()> {
+        let Batch {
+            study,
+            backend,
+            pt,
+            p,
+            trials,
+            ..
+        } = *self;
+        let f = &study.file;
+        let n = pt.generator.blocks;
+        let settings = PowerSettings {
+            link: Link::from(&pt.system),
+            path_loss: pt.system.path_loss,
+            constant_power_w: pt.system.constant_power_w,
+        };
+        let total = f.study.realizations;
+        let chunk = total.min(BATCH_SAMPLES);
+        let mut first = 0;
+        while first < total {
+            let r = chunk.min(total - first);
+            let mut jobs = Vec::with_capacity(trials.len() * 2);
+            for (i, &t) in trials.iter().enumerate() {
+                jobs.push(job(&sel.greedy[i], n, f.study.seed, p, t, first, r));
+                if let Some(b) = &sel.bnb {
+                    jobs.push(job(&b[i].0, n, f.study.seed, p, t, first, r));
+                }
+            }
+            let outcomes = backend.power_batch(&settings, &jobs)?;
+            if outcomes.len() as u64 != jobs.len() as u64 * r {
+                return Err(MbaError::Solver(format!(
+                    "backend {} returned {} outcomes for {} realizations",
+                    backend.name(),
+                    outcomes.len(),
+                    jobs.len() as u64 * r
+                )));
+            }
+            let stride = (jobs.len() / trials.len()) * r as usize;
+            for (i, unit) in units.iter_mut().enumerate() {
+                let (g, b) = outcomes[i * stride..(i + 1) * stride].split_at(r as usize);
+                let k = sel.instances[i].num_devices();
+                push_latencies(&mut unit.accs, &f.study.schemes, k, g, b);
+            }
+            first += r;
+        }
+        Ok(())
+    }
 }
 
 fn job(sel: &Selection, n: usize, seed: u64, p: usize, t: u64, first: u64, len: u64) -> PowerJob {
@@ -177,75 +297,6 @@ fn job(sel: &Selection, n: usize, seed: u64, p: usize, t: u64, first: u64, len: 
         realizations: len,
         ..PowerJob::from_selection(sel, n)
     }
-}
-
-fn run_batch(
-    study: &Study,
-    backend: &dyn Backend,
-    pt: &PointParams,
-    p: usize,
-    trials: &[u64],
-    shared: Option<&Arc<Library>>,
-) -> Result<Vec<UnitStats>> {
-    let f = &study.file;
-    let sel = select_batch(study, backend, pt, p, trials, shared)?;
-    let n = pt.generator.blocks;
-    let schemes = &f.study.schemes;
-    let mut units: Vec<UnitStats> = trials
-        .iter()
-        .enumerate()
-        .map(|(i, &t)| {
-            let mut accs = vec![Acc::default(); schemes.len() * METRICS];
-            let blocks = TrialBlocks {
-                greedy: sel.greedy[i].num_blocks(),
-                bnb: sel.bnb.as_ref().map(|v| v[i].0.num_blocks()),
-                unicast: sel.instances[i].num_devices() * n,
-            };
-            push_blocks(&mut accs, schemes, &blocks);
-            UnitStats {
-                point: p as u32,
-                trial: t,
-                accs,
-                bnb_unproven: sel.bnb.as_ref().map_or(0, |v| u64::from(!v[i].1)),
-            }
-        })
-        .collect();
-    let settings = PowerSettings {
-        link: Link::from(&pt.system),
-        path_loss: pt.system.path_loss,
-        constant_power_w: pt.system.constant_power_w,
-    };
-    // Realizations in chunks (in order), so memory stays bounded however many there are.
-    let total = f.study.realizations;
-    let chunk = total.min(BATCH_SAMPLES);
-    let mut first = 0;
-    while first < total {
-        let r = chunk.min(total - first);
-        let mut jobs = Vec::with_capacity(trials.len() * 2);
-        for (i, &t) in trials.iter().enumerate() {
-            jobs.push(job(&sel.greedy[i], n, f.study.seed, p, t, first, r));
-            if let Some(b) = &sel.bnb {
-                jobs.push(job(&b[i].0, n, f.study.seed, p, t, first, r));
-            }
-        }
-        let outcomes = backend.power_batch(&settings, &jobs)?;
-        if outcomes.len() as u64 != jobs.len() as u64 * r {
-            return Err(MbaError::Solver(format!(
-                "backend {} returned {} outcomes for {} realizations",
-                backend.name(),
-                outcomes.len(),
-                jobs.len() as u64 * r
-            )));
-        }
-        let stride = (jobs.len() / trials.len()) * r as usize;
-        for (i, unit) in units.iter_mut().enumerate() {
-            let (g, b) = outcomes[i * stride..(i + 1) * stride].split_at(r as usize);
-            let k = sel.instances[i].num_devices();
-            push_latencies(&mut unit.accs, schemes, k, g, b);
-        }
-        first += r;
-    }
-    Ok(units)
 }
 
 struct TrialBlocks {

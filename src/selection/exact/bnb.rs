@@ -313,7 +313,7 @@ impl<'a> Search<'a> {
         if bound >= ub {
             return Ok(Step::Children(Vec::new()));
         }
-        if y.iter().all(|&v| v < EPS || v > 1.0 - EPS) {
+        if y.iter().all(|&v| !(EPS..=1.0 - EPS).contains(&v)) {
             let chosen: Vec<bool> = y.iter().map(|&v| v > 0.5).collect();
             self.offer(&chosen);
             return Ok(Step::Children(Vec::new()));
@@ -441,10 +441,10 @@ impl<'a> Search<'a> {
         if chosen.iter().filter(|&&c| c).count() >= self.best.num_blocks() {
             return;
         }
-        if let Some(sel) = self.cm.selection(self.inst, chosen) {
-            if sel.num_blocks() < self.best.num_blocks() {
-                self.best = sel;
-            }
+        if let Some(sel) = self.cm.selection(self.inst, chosen)
+            && sel.num_blocks() < self.best.num_blocks()
+        {
+            self.best = sel;
         }
     }
 

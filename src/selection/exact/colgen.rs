@@ -126,8 +126,8 @@ fn price(
 ) -> Result<usize> {
     let mut lagrangian = y_term(cm, mu);
     let mut added = 0;
-    for c in 0..cm.classes.len() {
-        let sol = class_knapsack(cm, c, &mu[c], None).ok_or_else(|| {
+    for (c, mu_c) in mu.iter().enumerate() {
+        let sol = class_knapsack(cm, c, mu_c, None).ok_or_else(|| {
             MbaError::Solver(format!("class {c} has no pattern within its QoS budget"))
         })?;
         lagrangian += sol.bound;
