@@ -178,9 +178,9 @@ pub struct Stage {
 }
 
 /// The compact model (classes merged, dominated blocks removed, `x[c][b]` only where block
-/// `b`'s loss fits in class `c`'s slack) handed to the HiGHS MIP solver from the start `chosen`
-/// (a feasible set of kept blocks), over the blocks `allowed` (all when `None`; otherwise a
-/// sub-MIP for an incumbent, whose bound then says nothing). `x` stays binary: continuous `x`
+/// `b`'s loss fits in class `c`'s slack) handed to the HiGHS MIP solver, from the start `start`
+/// (a feasible set of kept blocks) if given, over the blocks `allowed` (all when `None`;
+/// otherwise a sub-MIP for an incumbent, whose bound then says nothing). `x` stays binary: continuous `x`
 /// would be exact too (with `y` integral the best block per position is a vertex), but HiGHS
 /// then loses the knapsack cover cuts it derives from the binary QoS rows, and proves far less
 /// (measured). Our own cover cuts are not added either: as rows they slowed HiGHS down
@@ -188,7 +188,7 @@ pub struct Stage {
 pub fn compact(
     inst: &Instance,
     cm: &Compact,
-    chosen: &[bool],
+    start: Option<&[bool]>,
     allowed: Option<&[bool]>,
     time_limit_s: f64,
     node_limit: Option<u64>,
@@ -226,19 +226,21 @@ pub fn compact(
     if let Some(limit) = node_limit {
         model.set_option("mip_max_nodes", limit.min(i32::MAX as u64) as i32);
     }
-    let ncols = nb + x.iter().flatten().flatten().count();
-    let mut start = vec![0.0; ncols];
-    for b in 0..nb {
-        start[y[b].index()] = if chosen[b] { 1.0 } else { 0.0 };
-    }
-    for (c, picks) in cm.assemblies(chosen).into_iter().enumerate() {
-        for b in picks {
-            if let Some(v) = x[c][b] {
-                start[v.index()] = 1.0;
+    if let Some(chosen) = start {
+        let ncols = nb + x.iter().flatten().flatten().count();
+        let mut cols = vec![0.0; ncols];
+        for b in 0..nb {
+            cols[y[b].index()] = if chosen[b] { 1.0 } else { 0.0 };
+        }
+        for (c, picks) in cm.assemblies(chosen).into_iter().enumerate() {
+            for b in picks {
+                if let Some(v) = x[c][b] {
+                    cols[v.index()] = 1.0;
+                }
             }
         }
+        let _ = model.try_set_solution(Some(&cols), None, None, None);
     }
-    let _ = model.try_set_solution(Some(&start), None, None, None);
     let solved = model
         .try_solve()
         .map_err(|e| MbaError::Solver(format!("HiGHS MIP failed: {e:?}")))?;
