@@ -99,7 +99,8 @@ pub struct ReproduceArgs {
     /// Output folder.
     #[arg(short, long, default_value = "results")]
     pub output: PathBuf,
-    /// A fast smoke run: 3 points, 2 trials, 16 realizations per figure, at most 2 s per exact solve.
+    /// A fast smoke run: 3 points, 2 trials, 16 realizations per figure, at most 2 s per exact
+    /// solve.
     #[arg(long)]
     pub quick: bool,
     /// No progress output.

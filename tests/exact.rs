@@ -8,7 +8,7 @@ use mba::library::Instance;
 use mba::library::config::ExactOptions;
 use mba::library::generate::{GeneratorParams, Popularity, generate_instance};
 use mba::selection::Selection;
-use mba::selection::exact::model::Compact;
+use mba::selection::exact::model::{Compact, int_bound};
 use mba::selection::exact::{
     ExactResult, branch_and_bound, colgen, highs_mip, lp_branch_and_bound,
 };
@@ -28,6 +28,26 @@ fn greedy_sel(inst: &Instance) -> Selection {
 }
 
 /// A result is a selection the checker rebuilds identically, with a bound below it.
+/// A generated instance at the paper's scale (M = 21, N = 24) with `devices` devices.
+fn paper_scale(devices: usize, seed: u64) -> Instance {
+    let p = GeneratorParams {
+        models: 21,
+        blocks: 24,
+        devices,
+        ..Default::default()
+    };
+    generate_instance(&p, seed)
+}
+
+/// `bnb` with 60 s from greedy, which must prove `optimum`.
+fn proven_by_bnb(inst: &Instance, optimum: usize) -> ExactResult {
+    let bnb = branch_and_bound(inst, &opts(60.0, None), greedy_sel(inst)).unwrap();
+    assert_sound(inst, &bnb, "bnb");
+    assert!(bnb.optimal, "bound {}", bnb.lower_bound);
+    assert_eq!(bnb.selection.num_blocks(), optimum);
+    bnb
+}
+
 fn assert_sound(inst: &Instance, r: &ExactResult, what: &str) {
     let again = Selection::verified(inst, r.selection.assignment.clone())
         .unwrap_or_else(|e| panic!("{what}: selection fails the checker: {e}"));
@@ -214,15 +234,9 @@ fn compact_model_merges_devices_and_drops_dominated_blocks() {
 
 #[test]
 fn paper_scale_small_k_is_proven_and_matches_mip() {
-    let p = GeneratorParams {
-        models: 21,
-        blocks: 24,
-        devices: 4,
-        ..Default::default()
-    };
     // Seed 1 needs the root cover cuts: without them the LP bound stays at 65 < 66.
     for seed in 0..2 {
-        let inst = generate_instance(&p, seed);
+        let inst = paper_scale(4, seed);
         let g = greedy_sel(&inst);
         let bnb = branch_and_bound(&inst, &opts(30.0, None), g.clone()).unwrap();
         let mip = highs_mip(&inst, &opts(30.0, None), g.clone()).unwrap();
@@ -255,10 +269,10 @@ fn class_bound_is_valid_and_at_least_the_lp_bound() {
         );
         // It stops only once its integral bound equals the master's, which is >= the LP's.
         assert!(
-            colgen::int_bound(root.bound) >= colgen::int_bound(lp),
+            int_bound(root.bound) >= int_bound(lp),
             "{name}: below the LP"
         );
-        above_lp += usize::from(colgen::int_bound(root.bound) > colgen::int_bound(lp));
+        above_lp += usize::from(int_bound(root.bound) > int_bound(lp));
     }
     // The class bound is strictly stronger somewhere.
     assert!(
@@ -270,51 +284,23 @@ fn class_bound_is_valid_and_at_least_the_lp_bound() {
 
 #[test]
 fn class_bound_proves_a_paper_scale_instance_at_the_root() {
-    let p = GeneratorParams {
-        models: 21,
-        blocks: 24,
-        devices: 8,
-        ..Default::default()
-    };
     // K = 8, seed 3: plain HiGHS MIP does not close 113 -> 114 in 20 s; the class bound is
     // 113.03 and the master's rounding finds 114.
-    let inst = generate_instance(&p, 3);
-    let g = greedy_sel(&inst);
-    let bnb = branch_and_bound(&inst, &opts(60.0, None), g.clone()).unwrap();
-    assert_sound(&inst, &bnb, "bnb");
-    assert!(bnb.optimal);
-    assert_eq!(bnb.selection.num_blocks(), 114);
+    let bnb = proven_by_bnb(&paper_scale(8, 3), 114);
     assert_eq!(bnb.nodes, 0, "proven before any MIP or tree node");
 }
 
 #[test]
 fn mip_stage_proves_what_the_class_bound_cannot() {
-    let p = GeneratorParams {
-        models: 21,
-        blocks: 24,
-        devices: 8,
-        ..Default::default()
-    };
     // K = 8, seed 1: the class bound is 114.92 (so 115), the optimum 116; the compact MIP stage
     // proves it (about 7 s here; given our incumbent as a start, HiGHS took 11-15 s).
-    let inst = generate_instance(&p, 1);
-    let g = greedy_sel(&inst);
-    let bnb = branch_and_bound(&inst, &opts(60.0, None), g.clone()).unwrap();
-    assert_sound(&inst, &bnb, "bnb");
-    assert!(bnb.optimal, "bound {}", bnb.lower_bound);
-    assert_eq!(bnb.selection.num_blocks(), 116);
+    let bnb = proven_by_bnb(&paper_scale(8, 1), 116);
     assert!(bnb.nodes > 0, "proven after stage 0");
 }
 
 #[test]
 fn limits_return_the_best_with_a_valid_bound() {
-    let p = GeneratorParams {
-        models: 21,
-        blocks: 24,
-        devices: 12,
-        ..Default::default()
-    };
-    let inst = generate_instance(&p, 1);
+    let inst = paper_scale(12, 1);
     let g = greedy_sel(&inst);
     let r = branch_and_bound(&inst, &opts(60.0, Some(3)), g.clone()).unwrap();
     assert_sound(&inst, &r, "bnb node limit");

@@ -86,13 +86,13 @@ pub fn run(inst: &Instance, opts: &ExactOptions, incumbent: Selection) -> Result
         s.compact_mip(Some(&allowed), full.time_limit_s * SUB_MIP_SHARE)?;
     }
     let ub = s.best.num_blocks();
-    let found = [greedy_size, rounded_size, ub];
+    if dw < ub {
+        root_lp.fix_against(&s.cm, ub);
+    }
+    s.report_root(&root_lp, [greedy_size, rounded_size, ub]);
     if dw >= ub {
-        s.report_root(&root_lp, found);
         return Ok(s.result(dw));
     }
-    root_lp.fix_against(&s.cm, ub);
-    s.report_root(&root_lp, found);
     if s.elapsed() >= PROGRESS_EVERY_S / 2.0 {
         eprintln!(
             "bnb: HiGHS MIP on the compact model until {:.1} s",
@@ -415,8 +415,8 @@ impl<'a> Search<'a> {
     /// The full MIP is *not* given our incumbent as a start: HiGHS proves more without it
     /// (measured on K = 8 and 12, seeds 0-7, 60 s: with the start it missed K = 8 seeds 5 and 6
     /// and K = 12 seeds 2 and 6, which it proves in 13-43 s without, and was slower on K = 8
-    /// seeds 1 and 7; never better). Its own root heuristics find as good a solution early,
-    /// and our incumbent still counts.
+    /// seeds 1 and 7; faster only on K = 8 seed 2, by about a second). Its own root heuristics
+    /// find as good a solution early, and our incumbent still counts.
     fn compact_mip(&mut self, allowed: Option<&[bool]>, seconds: f64) -> Result<usize> {
         let Some(nodes) = self.nodes_left() else {
             return Ok(0);

@@ -19,8 +19,7 @@ use std::time::Instant;
 use highs::{Col, HighsModelStatus, Model, Row, RowProblem, Sense};
 
 use super::mckp::{self, Item};
-pub use super::model::int_bound;
-use super::model::{Compact, quiet_single_thread};
+use super::model::{Compact, int_bound, quiet_single_thread};
 use crate::error::{MbaError, Result};
 
 /// Reduced cost below which a pattern enters the master.

@@ -180,11 +180,11 @@ pub struct Stage {
 /// The compact model (classes merged, dominated blocks removed, `x[c][b]` only where block
 /// `b`'s loss fits in class `c`'s slack) handed to the HiGHS MIP solver, from the start `start`
 /// (a feasible set of kept blocks) if given, over the blocks `allowed` (all when `None`;
-/// otherwise a sub-MIP for an incumbent, whose bound then says nothing). `x` stays binary: continuous `x`
-/// would be exact too (with `y` integral the best block per position is a vertex), but HiGHS
-/// then loses the knapsack cover cuts it derives from the binary QoS rows, and proves far less
-/// (measured). Our own cover cuts are not added either: as rows they slowed HiGHS down
-/// (measured).
+/// otherwise a sub-MIP for an incumbent, whose bound then says nothing). `x` stays binary:
+/// continuous `x` would be exact too (with `y` integral the best block per position is a
+/// vertex), but HiGHS then loses the knapsack cover cuts it derives from the binary QoS rows,
+/// and proves far less (measured). Our own cover cuts are not added either: as rows they slowed
+/// HiGHS down (measured).
 pub fn compact(
     inst: &Instance,
     cm: &Compact,
