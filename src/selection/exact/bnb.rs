@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 use highs::{Col, HighsModelStatus, Model};
 
 use super::model::{Compact, int_bound};
-use super::{ExactResult, colgen, cuts, mip};
+use super::{ExactResult, colgen, cuts, groups, mip};
 use crate::error::{MbaError, Result};
 use crate::library::Instance;
 use crate::library::config::ExactOptions;
@@ -62,15 +62,23 @@ struct Search<'a> {
     lps: u64,
 }
 
-/// Run the three stages from `incumbent` (ignored if it does not verify).
+/// Run the stages from `incumbent` (ignored if it does not verify).
 pub fn run(inst: &Instance, opts: &ExactOptions, incumbent: Selection) -> Result<ExactResult> {
     let mut s = Search::new(inst, opts, incumbent)?;
     let nb = s.cm.blocks.len();
     let full = s.opts;
-    // Stage 0: the Dantzig-Wolfe bound over device classes, and the fixings it proves.
+    let groups = groups::class_groups(inst, &s.cm);
+    let grouped = groups::worth_it(&groups);
+    // Stage 0: the Dantzig-Wolfe bound over device classes, and the fixings it proves. With
+    // class groups it gets less time: the group stage proves more where tasks cluster.
     let chosen = s.cm.chosen_of(inst, &s.best);
     let ub = s.best.num_blocks();
-    let deadline = s.start + Duration::from_secs_f64(full.time_limit_s * COLGEN_SHARE);
+    let share = if grouped {
+        COLGEN_SHARE_GROUPED
+    } else {
+        COLGEN_SHARE
+    };
+    let deadline = s.start + Duration::from_secs_f64(full.time_limit_s * share);
     let mut root_lp = colgen::root_bound(&s.cm, &s.cm.assemblies(&chosen), ub, deadline)?;
     s.lps += root_lp.iterations;
     let dw = int_bound(root_lp.bound);
@@ -85,14 +93,19 @@ pub fn run(inst: &Instance, opts: &ExactOptions, incumbent: Selection) -> Result
         let allowed: Vec<bool> = root_lp.y.iter().map(|&v| v > EPS).collect();
         s.compact_mip(Some(&allowed), full.time_limit_s * SUB_MIP_SHARE)?;
     }
+    s.report_root(&root_lp, [greedy_size, rounded_size, s.best.num_blocks()]);
+    // Stage 0b: the group bound and the union of the groups' optima.
+    let group_lower = if grouped && dw < s.best.num_blocks() {
+        s.group_stage(&groups)?
+    } else {
+        0
+    };
+    let root_bound = dw.max(group_lower);
     let ub = s.best.num_blocks();
-    if dw < ub {
-        root_lp.fix_against(&s.cm, ub);
+    if root_bound >= ub {
+        return Ok(s.result(root_bound));
     }
-    s.report_root(&root_lp, [greedy_size, rounded_size, ub]);
-    if dw >= ub {
-        return Ok(s.result(dw));
-    }
+    root_lp.fix_against(&s.cm, ub);
     if s.elapsed() >= PROGRESS_EVERY_S / 2.0 {
         eprintln!(
             "bnb: HiGHS MIP on the compact model until {:.1} s",
@@ -100,15 +113,15 @@ pub fn run(inst: &Instance, opts: &ExactOptions, incumbent: Selection) -> Result
         );
     }
     // Stage 1: HiGHS MIP on the compact model from the incumbent, for most of the time. The
-    // Lagrangian fixings are not passed on: HiGHS proved less with them (K = 8 at 30 s: 2 of 4
-    // instead of 4 of 4; they cut off its start, and kept consistent with it still slowed it).
+    // Lagrangian fixings are not passed on: HiGHS proved less with them (K = 8 and 12, seeds
+    // 0-7, 60 s: K = 8 seed 5 in 38 s instead of 18, K = 12 seed 6 unproven).
     let mip_lower = s.compact_mip(None, full.time_limit_s * MIP_SHARE - s.elapsed())?;
     // Stage 2: our own search for the rest, from the better bound (it proves the tail rarely;
     // it also covers a MIP stage that stopped early). The fixings hold below `ub`, and the
     // incumbent only shrinks.
     let root = Node {
         fix: root_lp.y_fix,
-        bound: s.cm.positions.max(mip_lower).max(dw),
+        bound: s.cm.positions.max(mip_lower).max(root_bound),
         depth: 0,
     };
     let lower_bound = s.search(root)?;
@@ -135,6 +148,10 @@ pub fn run_lp_only(
 
 /// Share of the time limit after which the column generation stops.
 const COLGEN_SHARE: f64 = 0.4;
+/// The same when the classes form groups.
+const COLGEN_SHARE_GROUPED: f64 = 0.2;
+/// Share of the time limit by which the group stage ends.
+const GROUP_END: f64 = 0.7;
 /// Share of the time limit for the sub-MIP over the master's support.
 const SUB_MIP_SHARE: f64 = 0.1;
 /// Share of the time limit by which the compact MIP stage ends and our own search begins.
@@ -186,10 +203,9 @@ impl<'a> Search<'a> {
         if self.elapsed() < PROGRESS_EVERY_S / 2.0 {
             return;
         }
-        let fixed = root.y_fix.iter().filter(|&&f| f >= 0).count();
         eprintln!(
             "bnb: {:.1} s, class bound {:.3} (master {:.3}, {} rounds), incumbent {} / {} / {} \
-             (greedy / rounded / sub-MIP), {fixed} y fixed",
+             (greedy / rounded / sub-MIP)",
             self.elapsed(),
             root.bound,
             root.master,
@@ -425,14 +441,12 @@ impl<'a> Search<'a> {
         let allowed: Option<Vec<bool>> =
             allowed.map(|a| a.iter().zip(&chosen).map(|(&a, &c)| a || c).collect());
         let start = allowed.is_some().then_some(chosen.as_slice());
-        let stage = mip::compact(
-            self.inst,
-            &self.cm,
+        let scope = mip::Scope {
             start,
-            allowed.as_deref(),
-            seconds,
-            nodes,
-        )?;
+            allowed: allowed.as_deref(),
+            ..Default::default()
+        };
+        let stage = mip::compact(self.inst, &self.cm, scope, seconds, nodes)?;
         self.nodes += stage.nodes;
         if let Some(sel) = stage
             .best
@@ -441,6 +455,31 @@ impl<'a> Search<'a> {
             self.best = sel;
         }
         Ok(if allowed.is_some() { 0 } else { stage.lower })
+    }
+
+    /// The group bound and its union incumbent (`groups.rs`); returns the bound.
+    fn group_stage(&mut self, groups: &[Vec<usize>]) -> Result<usize> {
+        let Some(nodes) = self.nodes_left() else {
+            return Ok(0);
+        };
+        let deadline = self.start + Duration::from_secs_f64(self.opts.time_limit_s * GROUP_END);
+        let found = groups::group_bound(self.inst, &self.cm, groups, deadline, nodes)?;
+        self.nodes += found.nodes;
+        if let Some(mut union) = found.union {
+            let order: Vec<usize> = (0..union.len()).collect();
+            self.cm.make_minimal(&mut union, &order);
+            self.offer(&union);
+        }
+        if self.elapsed() >= PROGRESS_EVERY_S / 2.0 {
+            let sizes: Vec<usize> = groups.iter().map(Vec::len).collect();
+            eprintln!(
+                "bnb: {:.1} s, group bound {} over class groups of sizes {sizes:?}, incumbent {}",
+                self.elapsed(),
+                found.lower,
+                self.best.num_blocks()
+            );
+        }
+        Ok(found.lower)
     }
 
     /// Take `chosen` as the incumbent if it is a smaller valid selection.

@@ -169,38 +169,57 @@ impl Plain {
     }
 }
 
-/// What the compact MIP stage proves and finds.
+/// What a compact MIP proves and finds.
 pub struct Stage {
+    /// The best selection found (only when every class is in the scope).
     pub best: Option<Selection>,
-    /// Proven lower bound on `|Y|`.
+    /// The `y` of the best solution found, whatever the scope.
+    pub pick: Option<Vec<bool>>,
+    /// Proven lower bound on the objective, rounded up (on `|Y|` with unit costs).
     pub lower: usize,
     pub nodes: u64,
 }
 
+/// What a compact MIP runs over; the default is the whole compact model with unit costs.
+#[derive(Default, Clone, Copy)]
+pub struct Scope<'a> {
+    /// A feasible set of kept blocks to start from.
+    pub start: Option<&'a [bool]>,
+    /// The blocks that may be sent (all when `None`; otherwise a sub-MIP for an incumbent,
+    /// whose bound then says nothing).
+    pub allowed: Option<&'a [bool]>,
+    /// The classes whose QoS must hold (all when `None`).
+    pub classes: Option<&'a [usize]>,
+    /// The cost of sending each block (1 when `None`).
+    pub cost: Option<&'a [f64]>,
+}
+
 /// The compact model (classes merged, dominated blocks removed, `x[c][b]` only where block
-/// `b`'s loss fits in class `c`'s slack) handed to the HiGHS MIP solver, from the start `start`
-/// (a feasible set of kept blocks) if given, over the blocks `allowed` (all when `None`;
-/// otherwise a sub-MIP for an incumbent, whose bound then says nothing). `x` stays binary:
-/// continuous `x` would be exact too (with `y` integral the best block per position is a
+/// `b`'s loss fits in class `c`'s slack) handed to the HiGHS MIP solver over `scope`. `x` stays
+/// binary: continuous `x` would be exact too (with `y` integral the best block per position is a
 /// vertex), but HiGHS then loses the knapsack cover cuts it derives from the binary QoS rows,
 /// and proves far less (measured). Our own cover cuts are not added either: as rows they slowed
 /// HiGHS down (measured).
 pub fn compact(
     inst: &Instance,
     cm: &Compact,
-    start: Option<&[bool]>,
-    allowed: Option<&[bool]>,
+    scope: Scope,
     time_limit_s: f64,
     node_limit: Option<u64>,
 ) -> Result<Stage> {
     let nb = cm.blocks.len();
-    let in_allowed = |b: usize| allowed.is_none_or(|a| a[b]);
+    let in_allowed = |b: usize| scope.allowed.is_none_or(|a| a[b]);
+    let all: Vec<usize> = (0..cm.classes.len()).collect();
+    let classes = scope.classes.unwrap_or(&all);
     let mut pb = RowProblem::default();
     let y: Vec<Col> = (0..nb)
-        .map(|b| pb.add_integer_column(1.0, 0..=i32::from(in_allowed(b))))
+        .map(|b| {
+            let cost = scope.cost.map_or(1.0, |c| c[b]);
+            pb.add_integer_column(cost, 0..=i32::from(in_allowed(b)))
+        })
         .collect();
-    let mut x: Vec<Vec<Option<Col>>> = Vec::with_capacity(cm.classes.len());
-    for (c, class) in cm.classes.iter().enumerate() {
+    let mut x: Vec<Vec<Option<Col>>> = vec![vec![None; nb]; cm.classes.len()];
+    for &c in classes {
         let xc: Vec<Option<Col>> = (0..nb)
             .map(|b| (in_allowed(b) && cm.usable(c, b)).then(|| pb.add_integer_column(0.0, 0..=1)))
             .collect();
@@ -211,13 +230,13 @@ pub fn compact(
             );
         }
         let row = (0..nb).filter_map(|b| xc[b].map(|v| (v, cm.s(c, b))));
-        pb.add_row(qos_floor(class.qos).., row);
+        pb.add_row(qos_floor(cm.classes[c].qos).., row);
         for b in 0..nb {
             if let Some(v) = xc[b] {
                 pb.add_row(..=0.0, [(v, 1.0), (y[b], -1.0)]);
             }
         }
-        x.push(xc);
+        x[c] = xc;
     }
     let mut model = pb.optimise(Sense::Minimise);
     quiet_single_thread(&mut model);
@@ -226,7 +245,7 @@ pub fn compact(
     if let Some(limit) = node_limit {
         model.set_option("mip_max_nodes", limit.min(i32::MAX as u64) as i32);
     }
-    if let Some(chosen) = start {
+    if let Some(chosen) = scope.start {
         let ncols = nb + x.iter().flatten().flatten().count();
         let mut cols = vec![0.0; ncols];
         for b in 0..nb {
@@ -245,13 +264,16 @@ pub fn compact(
         .try_solve()
         .map_err(|e| MbaError::Solver(format!("HiGHS MIP failed: {e:?}")))?;
     let status = solved.status();
-    let best = (solved.primal_solution_status() == HighsSolutionStatus::Feasible)
-        .then(|| {
-            let cols = solved.get_solution().columns().to_vec();
-            let pick: Vec<bool> = y.iter().map(|v| cols[v.index()] > 0.5).collect();
-            cm.selection(inst, &pick)
-        })
-        .flatten();
+    let pick = (solved.primal_solution_status() == HighsSolutionStatus::Feasible).then(|| {
+        let cols = solved.get_solution().columns().to_vec();
+        y.iter()
+            .map(|v| cols[v.index()] > 0.5)
+            .collect::<Vec<bool>>()
+    });
+    let best = pick
+        .as_ref()
+        .filter(|_| scope.classes.is_none())
+        .and_then(|p| cm.selection(inst, p));
     let dual = solved.double_info_value(c"mip_dual_bound").unwrap_or(0.0);
     let optimal = status == HighsModelStatus::Optimal;
     // At optimality the objective itself is the bound (the dual bound can trail it).
@@ -267,6 +289,7 @@ pub fn compact(
     };
     Ok(Stage {
         best,
+        pick,
         lower,
         nodes: int64_info(solved.as_ptr(), c"mip_node_count").unwrap_or(0),
     })
