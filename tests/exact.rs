@@ -27,7 +27,6 @@ fn greedy_sel(inst: &Instance) -> Selection {
     greedy(inst, &GreedyOptions::default()).unwrap().selection
 }
 
-/// A result is a selection the checker rebuilds identically, with a bound below it.
 /// A generated instance at the paper's scale (M = 21, N = 24) with `devices` devices.
 fn paper_scale(devices: usize, seed: u64) -> Instance {
     let p = GeneratorParams {
@@ -48,6 +47,7 @@ fn proven_by_bnb(inst: &Instance, optimum: usize) -> ExactResult {
     bnb
 }
 
+/// A result is a selection the checker rebuilds identically, with a bound below it.
 fn assert_sound(inst: &Instance, r: &ExactResult, what: &str) {
     let again = Selection::verified(inst, r.selection.assignment.clone())
         .unwrap_or_else(|e| panic!("{what}: selection fails the checker: {e}"));
@@ -361,7 +361,7 @@ fn group_bound_is_valid_and_its_union_feasible() {
 fn group_stage_proves_a_paper_scale_k12_instance() {
     // K = 12, seed 0: four clusters of tasks (2, 3, 4 and 3 classes). HiGHS alone and the
     // class bound left 149 / 148 after 600 s; the groups' optima union to 148 and the group
-    // bound is 148 (about 5 s here).
+    // bound is 148 (about 20 s here, after the class bound's share).
     let inst = paper_scale(12, 0);
     let cm = Compact::new(&inst);
     let mut sizes: Vec<usize> = groups::class_groups(&inst, &cm)

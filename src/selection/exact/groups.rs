@@ -41,7 +41,7 @@ pub fn class_groups(inst: &Instance, cm: &Compact) -> Vec<Vec<usize>> {
         let lost: f64 = (0..cm.positions)
             .map(|n| cm.best_at[c * cm.positions + n] - lib.score(task, own, n))
             .sum();
-        lost / cm.slack[c].max(1e-12)
+        over_slack(cm, c, lost)
     };
     let affinity: Vec<Vec<f64>> = (0..nc)
         .map(|c| (0..nc).map(|d| ratio(c, d).max(ratio(d, c))).collect())
@@ -92,11 +92,16 @@ pub fn worth_it(groups: &[Vec<usize>]) -> bool {
     groups.len() >= 2 && groups.iter().any(|g| g.len() >= 2)
 }
 
+/// A loss of class `c` relative to its slack (floored at 1e-12, so a class with none stays finite).
+fn over_slack(cm: &Compact, c: usize, loss: f64) -> f64 {
+    loss / cm.slack[c].max(1e-12)
+}
+
 /// Each block's home group: the one whose classes lose least by it, relative to their slack.
-pub fn homes(cm: &Compact, groups: &[Vec<usize>]) -> Vec<usize> {
+fn homes(cm: &Compact, groups: &[Vec<usize>]) -> Vec<usize> {
     let relative = |g: &[usize], b: usize| {
         g.iter()
-            .map(|&c| cm.loss(c, b) / cm.slack[c].max(1e-12))
+            .map(|&c| over_slack(cm, c, cm.loss(c, b)))
             .fold(f64::INFINITY, f64::min)
     };
     (0..cm.blocks.len())
