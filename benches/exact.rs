@@ -5,9 +5,8 @@
 //! default 60), `MBA_BENCH_SEEDS` (instance seeds per K, default 4), `MBA_BENCH_K` (comma list,
 //! default `4,8,12,17,21`).
 
-use mba::library::config::ExactOptions;
 use mba::library::generate::{GeneratorParams, generate_instance};
-use mba::selection::exact::{ExactResult, branch_and_bound, highs_mip};
+use mba::selection::exact::{ExactOptions, ExactResult, branch_and_bound, highs_mip};
 use mba::selection::greedy::{GreedyOptions, greedy};
 
 fn env_or<T: std::str::FromStr>(key: &str, default: T) -> T {

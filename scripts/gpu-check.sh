@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# GPU check on a machine with a GPU but no Rust toolchain (SPEC §8).
+# GPU check on a machine with a GPU but no Rust toolchain (docs/gpu.md).
 #
 # Usage: scripts/gpu-check.sh [MBA_BIN] [GPU_TEST_BIN] [BENCH_ARGS...]
 #   MBA_BIN       the release CLI (default: target/release/mba)

@@ -5,9 +5,7 @@
 //! [`channel`] (fading and Monte Carlo), and [`solve`] (one instance end to end).
 
 pub mod backend;
-pub mod bench;
 pub mod channel;
-pub mod cli;
 pub mod error;
 pub mod library;
 pub mod power;

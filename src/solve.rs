@@ -6,17 +6,17 @@ use serde::Serialize;
 
 use crate::channel::rayleigh_gains;
 use crate::error::{MbaError, Result};
-use crate::library::{Instance, Settings};
+use crate::library::Instance;
 use crate::power::{
-    GainGroups, Link, Outage, PowerPlan, constant_power, optimal_power, per_block, unicast,
+    GainGroups, Link, Outage, PowerPlan, SystemParams, constant_power, optimal_power, per_block,
+    unicast,
 };
-use crate::selection::greedy::greedy;
+use crate::selection::exact::ExactOptions;
+use crate::selection::greedy::{GreedyOptions, greedy};
 use crate::selection::{Selection, exact};
 
 /// Which parameter-selection algorithm.
-#[derive(
-    Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, serde::Deserialize, clap::ValueEnum,
-)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, serde::Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum PsMethod {
     /// Algorithm 1 (greedy).
@@ -28,7 +28,7 @@ pub enum PsMethod {
     Mip,
 }
 
-/// The PS part of a solution (SPEC §6).
+/// The PS part of a solution (`ps` in the solution JSON, docs/formats.md).
 #[derive(Debug, Clone, Serialize)]
 pub struct PsReport {
     pub method: PsMethod,
@@ -98,10 +98,11 @@ pub struct SolveReport {
     pub schemes: Schemes,
 }
 
-/// Device gains: the instance's where given, the rest Rayleigh-drawn from `channel_seed`.
-pub fn device_gains(inst: &Instance, settings: &Settings, channel_seed: u64) -> Vec<f64> {
+/// Device gains: the instance's where given, the rest Rayleigh-drawn (mean `path_loss`) from
+/// `channel_seed`.
+pub fn device_gains(inst: &Instance, path_loss: f64, channel_seed: u64) -> Vec<f64> {
     let mut drawn = vec![0.0; inst.num_devices()];
-    rayleigh_gains(channel_seed, 0, 0, 0, settings.system.path_loss, &mut drawn);
+    rayleigh_gains(channel_seed, 0, 0, 0, path_loss, &mut drawn);
     inst.devices
         .iter()
         .zip(drawn)
@@ -109,11 +110,29 @@ pub fn device_gains(inst: &Instance, settings: &Settings, channel_seed: u64) -> 
         .collect()
 }
 
-/// Run parameter selection by `method`.
-pub fn select(inst: &Instance, settings: &Settings, method: PsMethod) -> Result<PsReport> {
+/// Run parameter selection by `method` (greedy first: it starts the exact methods).
+pub fn select(
+    inst: &Instance,
+    method: PsMethod,
+    greedy_opts: &GreedyOptions,
+    exact_opts: &ExactOptions,
+) -> Result<PsReport> {
+    select_logged(inst, method, greedy_opts, exact_opts, &|_| {})
+}
+
+/// [`select`] that hands the exact solver's progress lines to `log`.
+pub fn select_logged(
+    inst: &Instance,
+    method: PsMethod,
+    greedy_opts: &GreedyOptions,
+    exact_opts: &ExactOptions,
+    log: &dyn Fn(&str),
+) -> Result<PsReport> {
     let start = Instant::now();
-    let greedy_result =
-        greedy(inst, &settings.greedy).map_err(|e| MbaError::Solver(format!("greedy: {e}")))?;
+    let greedy_result = greedy(inst, greedy_opts).map_err(|source| MbaError::Check {
+        method: "greedy",
+        source,
+    })?;
     let report =
         |sel: Selection, lb: usize, nodes: Option<u64>, lps: Option<u64>, chain| PsReport {
             method,
@@ -142,9 +161,9 @@ pub fn select(inst: &Instance, settings: &Settings, method: PsMethod) -> Result<
         }
         PsMethod::Bnb | PsMethod::Mip => {
             let r = if method == PsMethod::Bnb {
-                exact::branch_and_bound(inst, &settings.exact, greedy_result.selection)?
+                exact::branch_and_bound_logged(inst, exact_opts, greedy_result.selection, log)?
             } else {
-                exact::highs_mip(inst, &settings.exact, greedy_result.selection)?
+                exact::highs_mip(inst, exact_opts, greedy_result.selection)?
             };
             Ok(report(
                 r.selection,
@@ -169,11 +188,11 @@ pub fn gap(best: usize, bound: usize) -> f64 {
 /// PS, then optimal PC, constant-power MBA and unicast, for the given device gains.
 pub fn solve_with_gains(
     inst: &Instance,
-    settings: &Settings,
+    system: &SystemParams,
     ps: PsReport,
     gains: Vec<f64>,
 ) -> SolveReport {
-    let link = Link::from(&settings.system);
+    let link = Link::from(system);
     let sel = Selection {
         assignment: ps.assignment.clone(),
         broadcast: ps.broadcast.clone(),
@@ -203,7 +222,7 @@ pub fn solve_with_gains(
             )
             .collect(),
     );
-    let constant = constant_power(&link, &groups, settings.system.constant_power_w);
+    let constant = constant_power(&link, &groups, system.constant_power_w);
     let uni = unicast(&link, &gains, inst.library.blocks());
     SolveReport {
         ps,

@@ -1,16 +1,15 @@
-//! Exact parameter selection (SPEC §2.2): branch and bound and the plain HiGHS MIP against
+//! Exact parameter selection (docs/algorithms/exact.md): branch and bound and the plain HiGHS MIP against
 //! exhaustive search, the greedy, each other, and the checker.
 
 mod common;
 
 use common::instance;
 use mba::library::Instance;
-use mba::library::config::ExactOptions;
 use mba::library::generate::{GeneratorParams, Popularity, generate_instance};
 use mba::selection::Selection;
 use mba::selection::exact::model::{Compact, int_bound};
 use mba::selection::exact::{
-    ExactResult, branch_and_bound, colgen, groups, highs_mip, lp_branch_and_bound,
+    ExactOptions, ExactResult, branch_and_bound, colgen, groups, highs_mip, lp_branch_and_bound,
 };
 use mba::selection::exhaustive::exhaustive;
 use mba::selection::greedy::{GreedyOptions, greedy};
@@ -256,7 +255,7 @@ fn class_bound_is_valid_and_at_least_the_lp_bound() {
     for (name, inst) in &cases {
         let truth = exhaustive(inst).expect("small enough").expect("feasible");
         let cm = Compact::new(inst);
-        let root = colgen::root_bound(&cm, &[], usize::MAX, far).unwrap();
+        let root = colgen::root_bound(&cm, &[], usize::MAX, far, &|_| {}).unwrap();
         let lp = cm.lp(false).model.solve().objective_value();
         assert!(
             root.bound <= truth.num_blocks() as f64 + 1e-6,

@@ -1,4 +1,4 @@
-//! Power control (SPEC §3): optimal PC against its KKT conditions and random feasible allocations,
+//! Power control (docs/algorithms/power-control.md): optimal PC against its KKT conditions and random feasible allocations,
 //! constant power, unicast and outages.
 
 use mba::power::lambert::{h, w_of_q};

@@ -1,4 +1,4 @@
-//! Parameter selection (SPEC §2): the checker, greedy (Algorithm 1) and exhaustive search.
+//! Parameter selection (docs/algorithms/): the checker, greedy (Algorithm 1) and exhaustive search.
 
 mod common;
 
@@ -10,7 +10,7 @@ use mba::selection::greedy::{
 };
 use mba::selection::{CheckError, Selection};
 
-/// The SPEC §6 example library: two tasks, two blocks.
+/// The example library of docs/formats.md: two tasks, two blocks.
 fn spec_example() -> mba::library::Instance {
     instance(
         vec![
@@ -46,7 +46,7 @@ fn all_options() -> Vec<GreedyOptions> {
 fn checker_rejects_each_violated_constraint() {
     let inst = spec_example();
     let ok = Selection::verified(&inst, vec![vec![0, 0], vec![0, 1]])
-        .expect("the SPEC's optimum is valid");
+        .expect("the documented optimum is valid");
     assert_eq!(ok.broadcast, vec![(0, 0), (0, 1), (1, 1)]);
     assert_eq!(ok.num_blocks(), 3);
     assert!((ok.scores[1] - 0.90).abs() < 1e-12);

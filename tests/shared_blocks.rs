@@ -1,11 +1,12 @@
-//! Libraries with shared physical blocks (SPEC §6 `block_ids`).
+//! Libraries with shared physical blocks (`block_ids`, docs/formats.md).
 
 mod common;
 
 use common::{instance, mba, scratch, small_instances};
-use mba::library::Settings;
 use mba::library::generate::{GeneratorParams, generate_instance};
+use mba::power::SystemParams;
 use mba::power::{GainGroups, Link, optimal_power};
+use mba::selection::exact::ExactOptions;
 use mba::selection::exhaustive::exhaustive;
 use mba::selection::greedy::{ChainOrder, GreedyOptions, greedy};
 use mba::solve::{PsMethod, select, solve_with_gains};
@@ -79,12 +80,19 @@ fn one_shared_model_needs_exactly_n_blocks_at_the_weakest_rate() {
             .for_each(|(d, &g)| d.gain = Some(g));
         let weakest = gains.iter().copied().fold(f64::INFINITY, f64::min);
         assert!(sel.block_gains(&gains).iter().all(|&g| g == weakest));
-        let link = Link::from(&Settings::default().system);
+        let system = SystemParams::default();
+        let link = Link::from(&system);
         let expect = optimal_power(&link, &GainGroups::from_gains(&vec![weakest; n]));
         let report = solve_with_gains(
             &inst,
-            &Settings::default(),
-            select(&inst, &Settings::default(), PsMethod::Greedy).unwrap(),
+            &system,
+            select(
+                &inst,
+                PsMethod::Greedy,
+                &GreedyOptions::default(),
+                &ExactOptions::default(),
+            )
+            .unwrap(),
             gains,
         );
         let got = report.schemes.mba.latency_s.unwrap();

@@ -14,7 +14,7 @@ use mba::library::{Device, Library};
 use mba::selection::Selection;
 use mba::selection::greedy::GreedyOptions;
 use mba::study::stats::Acc;
-use mba::study::{ProgressMode, Row, Shard, Study, results, run_part, with_threads};
+use mba::study::{Row, Shard, Silent, Study, results, run_part};
 
 /// A small study exercising two sweep points, per-trial libraries and shared blocks.
 const SMALL: &str = r#"
@@ -42,17 +42,20 @@ fn small() -> Study {
     Study::from_text("small.toml", SMALL).expect("valid study")
 }
 
+/// Run `f` on a rayon pool of `n` threads.
+fn with_threads<T: Send>(
+    n: usize,
+    f: impl FnOnce() -> T + Send,
+) -> Result<T, rayon::ThreadPoolBuildError> {
+    Ok(rayon::ThreadPoolBuilder::new()
+        .num_threads(n)
+        .build()?
+        .install(f))
+}
+
 fn rows_of(study: &Study, backend: &dyn Backend, shards: u64) -> Vec<Row> {
     let parts: Vec<_> = (0..shards)
-        .map(|i| {
-            run_part(
-                study,
-                backend,
-                Shard::new(i, shards).unwrap(),
-                ProgressMode::Quiet,
-            )
-            .unwrap()
-        })
+        .map(|i| run_part(study, backend, Shard::new(i, shards).unwrap(), &Silent).unwrap())
         .collect();
     results(study, &parts).unwrap().0
 }
@@ -78,9 +81,9 @@ fn bits(rows: &[Row]) -> Vec<RowBits> {
 #[test]
 fn one_and_two_threads_and_three_shards_give_identical_numbers() {
     let study = small();
-    let one = with_threads(Some(1), || rows_of(&study, &CpuBackend, 1)).unwrap();
-    let two = with_threads(Some(2), || rows_of(&study, &CpuBackend, 1)).unwrap();
-    let sharded = with_threads(Some(2), || rows_of(&study, &CpuBackend, 3)).unwrap();
+    let one = with_threads(1, || rows_of(&study, &CpuBackend, 1)).unwrap();
+    let two = with_threads(2, || rows_of(&study, &CpuBackend, 1)).unwrap();
+    let sharded = with_threads(2, || rows_of(&study, &CpuBackend, 3)).unwrap();
     assert_eq!(one.len(), 2 * 3 * 3);
     assert_eq!(bits(&one), bits(&two));
     assert_eq!(bits(&one), bits(&sharded));
@@ -104,8 +107,8 @@ fn one_and_two_threads_and_three_shards_give_identical_numbers() {
         &SMALL.replace("library_per_trial = true", "library_per_trial = false"),
     )
     .unwrap();
-    let one = with_threads(Some(1), || rows_of(&shared, &CpuBackend, 1)).unwrap();
-    let two = with_threads(Some(2), || rows_of(&shared, &CpuBackend, 2)).unwrap();
+    let one = with_threads(1, || rows_of(&shared, &CpuBackend, 1)).unwrap();
+    let two = with_threads(2, || rows_of(&shared, &CpuBackend, 2)).unwrap();
     assert_eq!(bits(&one), bits(&two));
 }
 
@@ -224,6 +227,85 @@ fn sharded_cli_runs_merge_to_the_unsharded_files() {
     let bad = mba(&["merge", odir.to_str().unwrap()]);
     assert_eq!(bad.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&bad.stderr).contains("shards 1, 2 of 3 are missing"));
+}
+
+/// A damaged part file is bad input (exit 2) naming the part and the field: a sum that is not
+/// finite, more outages than samples, a unit of another shard, a unit left out, an edited study.
+#[test]
+fn damaged_part_files_exit_2_naming_the_part() {
+    let dir = scratch("damaged-parts");
+    let file = dir.join("small.toml");
+    std::fs::write(&file, SMALL).unwrap();
+    let good = dir.join("good");
+    for i in 0..2 {
+        let shard = format!("{i}/2");
+        let (f, o) = (file.to_str().unwrap(), good.to_str().unwrap());
+        let out = mba(&["simulate", f, "--shard", &shard, "-o", o, "--quiet"]);
+        assert_eq!(out.status.code(), Some(0), "{out:?}");
+    }
+    let part = |i: u64| good.join(format!("parts/shard-{i}-of-2.json"));
+    let load = |i: u64| -> serde_json::Value {
+        serde_json::from_str(&std::fs::read_to_string(part(i)).unwrap()).unwrap()
+    };
+    // An accumulator is `[count, sum bits, sum-of-squares bits, outages]`.
+    type Damage = fn(&mut serde_json::Value, &serde_json::Value);
+    let cases: [(&str, Damage, &str); 6] = [
+        (
+            "inf",
+            |p, _| p["units"][0]["accs"][0][1] = f64::INFINITY.to_bits().into(),
+            "units[0].accs[0]",
+        ),
+        (
+            "outages",
+            |p, _| p["units"][1]["accs"][2][3] = 1_000_000.into(),
+            "outages",
+        ),
+        (
+            "nan",
+            |p, _| p["units"][0]["accs"][1][2] = f64::NAN.to_bits().into(),
+            "units[0].accs[1]",
+        ),
+        (
+            "foreign",
+            |p, other| p["units"][0] = other["units"][0].clone(),
+            "units[0].point",
+        ),
+        (
+            "missing",
+            |p, _| {
+                p["units"].as_array_mut().unwrap().pop();
+            },
+            "units",
+        ),
+        (
+            "edited",
+            |p, _| {
+                let t = p["spec_toml"]
+                    .as_str()
+                    .unwrap()
+                    .replace("seed = 11", "seed = 13");
+                p["spec_toml"] = t.into();
+            },
+            "spec_toml",
+        ),
+    ];
+    for (name, damage, field) in cases {
+        let case = dir.join(name);
+        std::fs::create_dir_all(case.join("parts")).unwrap();
+        let mut p1 = load(1);
+        damage(&mut p1, &load(0));
+        std::fs::write(case.join("parts/shard-1-of-2.json"), p1.to_string()).unwrap();
+        std::fs::copy(part(0), case.join("parts/shard-0-of-2.json")).unwrap();
+        let out = mba(&["merge", case.to_str().unwrap()]);
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{name}: {err}");
+        assert!(err.contains("shard-1-of-2.json"), "{name}: {err}");
+        assert!(err.contains(field), "{name}: {err}");
+        assert!(!case.join("results.csv").exists(), "{name}: merged anyway");
+    }
+    // The undamaged parts merge.
+    let out = mba(&["merge", good.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(0), "{out:?}");
 }
 
 #[test]
@@ -370,7 +452,7 @@ fn bad_study_files_exit_2_naming_file_and_field() {
     assert_bad_study("zero-trials", ok, &["--trials", "0"], &["--trials"]);
 }
 
-/// SPEC §8: the same study on the GPU backend (lavapipe in CI) matches the CPU reference within
+/// docs/gpu.md: the same study on the GPU backend (lavapipe in CI) matches the CPU reference within
 /// the stated tolerance: relative latency error <= 1e-4 and identical block counts and outages.
 /// No adapter is a failure unless `MBA_SKIP_GPU=1` is set explicitly.
 #[test]

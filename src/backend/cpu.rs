@@ -65,7 +65,10 @@ impl Backend for CpuBackend {
                 };
                 greedy(&inst, opts)
                     .map(|r| r.selection)
-                    .map_err(|e| MbaError::Solver(format!("greedy: {e}")))
+                    .map_err(|source| MbaError::Check {
+                        method: "greedy",
+                        source,
+                    })
             })
             .collect()
     }

@@ -1,5 +1,6 @@
-//! Batch evaluation backends (SPEC §8). The CPU path (f64, rayon) is the reference; a GPU path
-//! (wgpu, f32) implements the same trait and is tested against it.
+//! Batch evaluation backends. The CPU path (f64, rayon) is the reference; the GPU path (wgpu,
+//! f32, `crate::gpu`) implements the same trait and is tested against it. This module knows no
+//! concrete backend but its own CPU reference: choosing one is the application's job.
 
 pub mod cpu;
 
@@ -92,37 +93,4 @@ pub trait Backend: Send + Sync {
 
     /// Every realization of every job, in job order then realization order.
     fn power_batch(&self, settings: &PowerSettings, jobs: &[PowerJob]) -> Result<Vec<Outcome>>;
-}
-
-/// `--backend` (SPEC §8): `auto` = a hardware GPU adapter when there is one, else the CPU path;
-/// `gpu` forces wgpu (software Vulkan too); `cpu` the f64 reference.
-#[derive(
-    Debug,
-    Clone,
-    Copy,
-    PartialEq,
-    Eq,
-    Default,
-    serde::Serialize,
-    serde::Deserialize,
-    clap::ValueEnum,
-)]
-#[serde(rename_all = "kebab-case")]
-pub enum BackendChoice {
-    #[default]
-    Auto,
-    Cpu,
-    Gpu,
-}
-
-/// Open the backend a choice names.
-pub fn backend_from_choice(choice: BackendChoice) -> Result<Box<dyn Backend>> {
-    Ok(match choice {
-        BackendChoice::Cpu => Box::new(CpuBackend),
-        BackendChoice::Gpu => Box::new(crate::gpu::GpuBackend::new(true)?),
-        BackendChoice::Auto => match crate::gpu::hardware_adapter() {
-            Some(_) => Box::new(crate::gpu::GpuBackend::new(false)?),
-            None => Box::new(CpuBackend),
-        },
-    })
 }

@@ -1,4 +1,4 @@
-//! Channels and random streams (SPEC §4). Every draw comes from ChaCha8 keyed by
+//! Channels and random streams (docs/algorithms/monte-carlo.md). Every draw comes from ChaCha8 keyed by
 //! `(master seed, sweep point, trial, purpose)`; realizations are ChaCha streams under that key.
 //! Nothing depends on thread, shard or backend, so a study's numbers are reproducible anywhere.
 

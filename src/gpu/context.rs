@@ -3,7 +3,14 @@
 
 use wgpu::util::DeviceExt;
 
-use crate::error::{MbaError, Result};
+use crate::error::{GpuError, MbaError, Result};
+
+fn readback(stage: &'static str, e: impl std::fmt::Display) -> MbaError {
+    MbaError::Gpu(GpuError::Readback {
+        stage,
+        reason: e.to_string(),
+    })
+}
 
 /// An open device and what the kernels need to know about it.
 pub struct GpuContext {
@@ -67,13 +74,13 @@ impl GpuContext {
             .into_iter()
             .find(|a| allow_software || !is_software(&a.get_info()))
             .ok_or_else(|| {
-                MbaError::Gpu(if allow_software {
+                MbaError::Gpu(GpuError::NoAdapter(if allow_software {
                     "no wgpu adapter found (no Vulkan/Metal/DX12 driver; install \
                      mesa-vulkan-drivers for lavapipe)"
                         .into()
                 } else {
                     "no hardware GPU adapter found".into()
-                })
+                }))
             })?;
         let info = adapter.get_info();
         let timestamps = adapter.features().contains(wgpu::Features::TIMESTAMP_QUERY);
@@ -88,7 +95,12 @@ impl GpuContext {
             required_limits: limits.clone(),
             ..Default::default()
         }))
-        .map_err(|e| MbaError::Gpu(format!("request_device on {}: {e}", info.name)))?;
+        .map_err(|e| {
+            MbaError::Gpu(GpuError::Device {
+                adapter: info.name.clone(),
+                reason: e.to_string(),
+            })
+        })?;
         Ok(GpuContext {
             info,
             device,
@@ -208,13 +220,13 @@ impl GpuContext {
         });
         self.device
             .poll(wgpu::PollType::wait_indefinitely())
-            .map_err(|e| MbaError::Gpu(format!("poll: {e}")))?;
+            .map_err(|e| readback("poll", e))?;
         rx.recv()
-            .map_err(|e| MbaError::Gpu(format!("map: {e}")))?
-            .map_err(|e| MbaError::Gpu(format!("map: {e}")))?;
+            .map_err(|e| readback("map", e))?
+            .map_err(|e| readback("map", e))?;
         let bytes = slice
             .get_mapped_range()
-            .map_err(|e| MbaError::Gpu(format!("mapped range: {e}")))?
+            .map_err(|e| readback("mapped range", e))?
             .to_vec();
         buf.unmap();
         Ok(bytes)

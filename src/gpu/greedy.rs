@@ -9,7 +9,7 @@ use bytemuck::{Pod, Zeroable};
 use super::GpuBackend;
 use super::context::GpuContext;
 use super::twins::{ChainF32, score_table};
-use crate::error::{MbaError, Result};
+use crate::error::{GpuError, MbaError, Result};
 use crate::library::{Device, Instance, Library};
 use crate::selection::Selection;
 use crate::selection::greedy::{ChainOrder, ForeignPool, GreedyOptions, device_order, greedy};
@@ -183,7 +183,7 @@ impl GreedyKernels {
         let mut table = self
             .table
             .lock()
-            .map_err(|_| MbaError::Gpu("poisoned".into()))?;
+            .map_err(|_| MbaError::Gpu(GpuError::Poisoned("score table")))?;
         if table.as_ref().is_none_or(|(l, _)| !Arc::ptr_eq(l, library)) {
             *table = Some((
                 library.clone(),
@@ -299,7 +299,10 @@ fn selections(
                 backend.note_fallback();
                 greedy(&inst, opts)
                     .map(|r| r.selection)
-                    .map_err(|e| MbaError::Solver(format!("greedy: {e}")))
+                    .map_err(|source| MbaError::Check {
+                        method: "greedy",
+                        source,
+                    })
             })
         })
         .collect()

@@ -10,7 +10,7 @@ use super::context::GpuContext;
 use super::twins::{PowerConsts, key_words};
 use crate::backend::PowerJob;
 use crate::channel::{Purpose, stream_key};
-use crate::error::{MbaError, Result};
+use crate::error::{GpuError, MbaError, Result};
 
 pub const POWER_WGSL: &str = concat!(
     include_str!("../../shaders/common.wgsl"),
@@ -171,7 +171,9 @@ impl PowerKernels {
         let mut block_start = Vec::with_capacity(jobs.len());
         for job in jobs {
             if job.req_offsets.is_empty() || (job.devices == 0 && job.num_blocks() > 0) {
-                return Err(MbaError::Gpu("malformed power job".into()));
+                return Err(MbaError::Gpu(GpuError::MalformedJob(
+                    "empty offsets, or blocks without devices".into(),
+                )));
             }
             block_start.push(offsets.len() as u32);
             let base = devices.len() as u32;
@@ -288,7 +290,7 @@ impl PowerKernels {
         let mut guard = self
             .buffers
             .lock()
-            .map_err(|_| MbaError::Gpu("poisoned".into()))?;
+            .map_err(|_| MbaError::Gpu(GpuError::Poisoned("power buffers")))?;
         if guard
             .as_ref()
             .is_none_or(|b| b.sizes.iter().zip(&sizes).any(|(have, need)| have < need))

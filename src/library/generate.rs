@@ -1,4 +1,4 @@
-//! A generator of muNet-like libraries (SPEC §5, issue "shared physical blocks").
+//! A generator of muNet-like libraries (docs/generator.md).
 //!
 //! Model. Tasks fall into `clusters` of related tasks (contiguous task indices). Two tasks are
 //! `intra_similarity` alike in a cluster and `inter_similarity` alike across clusters, each pair
@@ -23,7 +23,7 @@ use crate::channel::{Purpose, rayleigh_gains, stream_rng, uniform};
 use crate::error::FieldError;
 
 /// How devices draw their tasks.
-#[derive(Debug, Clone, Copy, PartialEq, Default, Serialize, Deserialize, clap::ValueEnum)]
+#[derive(Debug, Clone, Copy, PartialEq, Default, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum Popularity {
     /// Distinct tasks, as in the paper (needs `devices <= models`).
@@ -36,53 +36,38 @@ pub enum Popularity {
 }
 
 /// Every generator parameter; each has a flag and a config key.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize, clap::Args)]
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct GeneratorParams {
     /// `M`: models (= tasks) in the library.
-    #[arg(long, default_value_t = 21)]
     pub models: usize,
     /// `N`: blocks per model.
-    #[arg(long, default_value_t = 24)]
     pub blocks: usize,
     /// `K`: devices.
-    #[arg(long, default_value_t = 21)]
     pub devices: usize,
     /// Clusters of related tasks (at most `M`; larger values are clamped).
-    #[arg(long, default_value_t = 4)]
     pub clusters: usize,
     /// Similarity of two tasks in one cluster, in [0, 1].
-    #[arg(long, default_value_t = 0.85)]
     pub intra_similarity: f64,
     /// Similarity of two tasks in different clusters, in [0, 1].
-    #[arg(long, default_value_t = 0.5)]
     pub inter_similarity: f64,
     /// Uniform jitter added to each pair's similarity.
-    #[arg(long, default_value_t = 0.05)]
     pub similarity_jitter: f64,
     /// How much faster deep blocks lose transfer: exponent `1 + depth_decay * depth`.
-    #[arg(long, default_value_t = 3.0)]
     pub depth_decay: f64,
     /// Relative spread of the own model's per-position scores, in [0, 1).
-    #[arg(long, default_value_t = 0.5)]
     pub score_spread: f64,
     /// Relative per-block noise on transferred scores, in [0, 1).
-    #[arg(long, default_value_t = 0.1)]
     pub block_noise: f64,
     /// Share of a task's blocks that are physically its cluster root's, in [0, 1].
-    #[arg(long, default_value_t = 0.0)]
     pub sharing: f64,
     /// QoS as a fraction of the task-specific model's score.
-    #[arg(long, default_value_t = 0.9)]
     pub qos_ratio: f64,
     /// How devices draw tasks.
-    #[arg(long, value_enum, default_value_t = Popularity::Distinct)]
     pub popularity: Popularity,
     /// Zipf exponent for `--popularity zipf`.
-    #[arg(long, default_value_t = 1.0)]
     pub zipf_exponent: f64,
     /// Write Rayleigh gains with this path loss into the instance (omit: gains drawn at solve).
-    #[arg(long)]
     #[serde(skip_serializing_if = "Option::is_none")]
     pub gain_path_loss: Option<f64>,
 }

@@ -1,4 +1,4 @@
-//! Instances (SPEC §6): a library plus the devices' requests.
+//! Instances (docs/formats.md): a library plus the devices' requests.
 
 use std::path::Path;
 
@@ -162,7 +162,7 @@ impl Instance {
         self.devices.len()
     }
 
-    /// Every device's QoS must be reachable with the whole library (SPEC §2).
+    /// Every device's QoS must be reachable with the whole library (docs/algorithms/).
     pub fn check_reachable(&self) -> Result<(), FieldError> {
         for (k, d) in self.devices.iter().enumerate() {
             let best = self.library.best_reachable(d.task);

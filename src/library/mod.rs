@@ -1,11 +1,9 @@
-//! The AI library (SPEC §1, §6): models, blocks, reusability scores and shared physical blocks,
-//! plus device requests (instances), system parameters and the synthetic generator.
+//! The AI library (docs/formats.md): models, blocks, reusability scores and shared physical blocks,
+//! plus device requests (instances) and the synthetic generator.
 
-pub mod config;
 pub mod generate;
 pub mod instance;
 
-pub use config::{Settings, SystemParams};
 pub use instance::{Device, Instance};
 
 use crate::error::FieldError;

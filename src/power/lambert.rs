@@ -1,5 +1,5 @@
 //! The Lambert-W quantity of the optimal power (eq. 11): `w = W0((q - 1)/e) + 1`, computed to full
-//! f64 precision including near the branch point `q -> 0` (SPEC §3, numerics).
+//! f64 precision including near the branch point `q -> 0` (docs/algorithms/power-control.md).
 //!
 //! `w` is the positive root of `h(w) = (w - 1) e^w + 1 = q`, which follows from `W e^W = z`.
 //! We start from the branch-point series or the `lambert_w` crate and polish with Newton on `h`,

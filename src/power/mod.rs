@@ -1,15 +1,77 @@
-//! Power control (SPEC §3): optimal MBA power by the Lambert-W closed form (eqs. 11-12),
+//! Power control (docs/algorithms/power-control.md): optimal MBA power by the Lambert-W closed form (eqs. 11-12),
 //! constant-power MBA, and channel-adaptive unicast. Blocks with equal gains are grouped so one
 //! `beta` solve costs `O(distinct gains)` per iteration.
 
 pub mod lambert;
 mod solve;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
-use crate::library::SystemParams;
+use crate::error::FieldError;
 
 pub use solve::{constant_power, optimal_power};
+
+/// The downlink and the round's budget (docs/formats.md).
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SystemParams {
+    /// `B`, Hz. Default 100e6.
+    pub bandwidth_hz: f64,
+    /// `N0`, noise power over the band, W. Default 0.5e-9.
+    pub noise_w: f64,
+    /// `Q`, bits per block. Default 5e6.
+    pub block_bits: f64,
+    /// `E`, energy budget of one round, J. Default 250.
+    pub energy_j: f64,
+    /// Mean channel power gain used when gains are drawn. Default 1e-3.
+    pub path_loss: f64,
+    /// A fixed power for constant-power MBA, W; when absent the power is energy-matched.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub constant_power_w: Option<f64>,
+}
+
+impl Default for SystemParams {
+    fn default() -> Self {
+        SystemParams {
+            bandwidth_hz: 100e6,
+            noise_w: 0.5e-9,
+            block_bits: 5e6,
+            energy_j: 250.0,
+            path_loss: 1e-3,
+            constant_power_w: None,
+        }
+    }
+}
+
+impl SystemParams {
+    /// Check every value once; the error names the field under `prefix`.
+    pub fn validate(&self, prefix: &str) -> Result<(), FieldError> {
+        let positive = [
+            ("bandwidth_hz", self.bandwidth_hz),
+            ("noise_w", self.noise_w),
+            ("block_bits", self.block_bits),
+            ("energy_j", self.energy_j),
+            ("path_loss", self.path_loss),
+        ];
+        for (name, v) in positive {
+            if !(v.is_finite() && v > 0.0) {
+                return Err(FieldError::new(
+                    format!("{prefix}{name}"),
+                    format!("{v} must be finite and > 0"),
+                ));
+            }
+        }
+        if let Some(p) = self.constant_power_w
+            && !(p.is_finite() && p > 0.0)
+        {
+            return Err(FieldError::new(
+                format!("{prefix}constant_power_w"),
+                format!("{p} must be finite and > 0"),
+            ));
+        }
+        Ok(())
+    }
+}
 
 /// What one round needs from the system: `B`, `N0`, `Q`, `E`.
 #[derive(Debug, Clone, Copy, PartialEq)]

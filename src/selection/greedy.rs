@@ -1,4 +1,4 @@
-//! Greedy parameter selection (the paper's Algorithm 1, SPEC §2.1): a candidate chain per device,
+//! Greedy parameter selection (the paper's Algorithm 1, docs/algorithms/greedy.md): a candidate chain per device,
 //! then a sequential pick of the candidate that adds the fewest new physical blocks (eq. 9).
 
 use serde::{Deserialize, Serialize};
@@ -7,7 +7,7 @@ use super::{CheckError, Selection};
 use crate::library::{Instance, Library};
 
 /// In which order the seed's positions are replaced along a chain.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, clap::ValueEnum)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum ChainOrder {
     /// The paper's: the seed's highest-scoring position first (ties by lower `n`).
@@ -20,7 +20,7 @@ pub enum ChainOrder {
 }
 
 /// In which order devices pick their candidates.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, clap::ValueEnum)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum DeviceOrder {
     /// Device index order (the paper's).
@@ -33,7 +33,7 @@ pub enum DeviceOrder {
 }
 
 /// Where replacement blocks come from.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, clap::ValueEnum)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum ForeignPool {
     /// Models of the other requested tasks (the paper's).
@@ -115,7 +115,7 @@ fn best_of(
     best.map(|(i, _)| i)
 }
 
-/// Build the candidate chain of a device with task `t` and QoS `qos` (SPEC §2.1 step 1).
+/// Build the candidate chain of a device with task `t` and QoS `qos` (docs/algorithms/greedy.md).
 pub fn build_chain(
     lib: &Library,
     t: usize,

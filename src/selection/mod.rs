@@ -1,4 +1,4 @@
-//! Parameter selection (SPEC §2, problem P2.1): which physical blocks to broadcast and which block
+//! Parameter selection (problem P2.1; docs/algorithms/): which physical blocks to broadcast and which block
 //! each device assembles at each position. Every result passes [`Selection::verified`] first.
 
 pub mod exact;
@@ -7,6 +7,7 @@ pub mod greedy;
 
 use serde::Serialize;
 
+pub use crate::error::CheckError;
 use crate::library::Instance;
 
 /// Relative slack when comparing an assembled score with its QoS, for summation order only.
@@ -27,27 +28,6 @@ pub struct Selection {
     pub broadcast: Vec<(usize, usize)>,
     /// Assembled score of each device for its own task.
     pub scores: Vec<f64>,
-}
-
-/// Why an assignment is not a valid selection.
-#[derive(Debug, Clone, PartialEq, thiserror::Error)]
-pub enum CheckError {
-    #[error("assignment has {got} devices, the instance has {want}")]
-    DeviceCount { got: usize, want: usize },
-    #[error("device {device}: {got} positions assigned, the architecture has {want} (C1)")]
-    Architecture {
-        device: usize,
-        got: usize,
-        want: usize,
-    },
-    #[error("device {device} position {position}: model {model} is not in the library")]
-    UnknownModel {
-        device: usize,
-        position: usize,
-        model: usize,
-    },
-    #[error("device {device}: assembled score {score} misses its QoS {qos} (C2)")]
-    Qos { device: usize, score: f64, qos: f64 },
 }
 
 impl Selection {

@@ -1,12 +1,14 @@
-//! The output folder: `results.csv` (tidy), `results.json`, plots, `manifest.json`.
+//! The output folder's data files: `results.csv` (tidy), `results.json`, `manifest.json`
+//! (the plots are `plot.rs`).
 
 use std::path::Path;
 
 use serde::Serialize;
 
-use super::plot;
+use super::files::write_atomic;
+use super::part::RunInfo;
 use super::run::METRICS;
-use super::shard::{RunInfo, Shard, write_atomic};
+use super::shard::Shard;
 use super::spec::{Metric, Study, StudyFile};
 use super::stats::Cell;
 use crate::error::{MbaError, Result};
@@ -142,21 +144,13 @@ impl Manifest {
     }
 }
 
-/// `git rev-parse HEAD` in the working folder, or "unknown".
+/// The git revision this binary was built from (recorded by `build.rs`; "unknown" outside a
+/// git checkout, "-dirty" when tracked files differed from it).
 pub fn git_revision() -> String {
-    std::process::Command::new("git")
-        .args(["rev-parse", "HEAD"])
-        .stderr(std::process::Stdio::null())
-        .output()
-        .ok()
-        .filter(|o| o.status.success())
-        .and_then(|o| String::from_utf8(o.stdout).ok())
-        .map(|s| s.trim().to_string())
-        .filter(|s| !s.is_empty())
-        .unwrap_or_else(|| "unknown".into())
+    env!("MBA_GIT_REVISION").to_string()
 }
 
-/// Write every output file into `dir`.
+/// Write the data files (`results.csv`, `results.json`, `manifest.json`) into `dir`.
 pub fn write_all(dir: &Path, study: &Study, rows: &[Row], manifest: &Manifest) -> Result<()> {
     std::fs::create_dir_all(dir).map_err(|e| MbaError::io(dir, e))?;
     write_atomic(&dir.join("results.csv"), csv_text(rows).as_bytes())?;
@@ -177,8 +171,5 @@ pub fn write_all(dir: &Path, study: &Study, rows: &[Row], manifest: &Manifest) -
             .expect("serialises")
             .as_bytes(),
     )?;
-    for metric in Metric::ALL {
-        plot::plot_metric(dir, study, rows, metric)?;
-    }
     Ok(())
 }

@@ -7,7 +7,8 @@ use std::time::Instant;
 
 use super::output::Row;
 use super::spec::{Scheme, Study, SweepParameter};
-use super::{BackendChoice, ProgressMode, Shard, backend_for, simulate_with_backend, with_threads};
+use super::{Progress, Shard, part, simulate};
+use crate::backend::Backend;
 use crate::error::{MbaError, Result};
 
 /// The built-in study files, as shipped in `configs/`.
@@ -62,22 +63,25 @@ fn run_figure(
     text: &str,
     out: &Path,
     quick: bool,
-    progress: ProgressMode,
+    backend: &dyn Backend,
+    progress: &dyn Progress,
 ) -> Result<FigureRun> {
-    let backend = backend_for(BackendChoice::Auto)?;
     let mut study = figure_study(name, text, quick)?;
     let dir = out.join(name);
     let mut bnb_note = None;
     clear_stale_part(&dir, &study)?;
-    let res = simulate_with_backend(&study, backend.as_ref(), &dir, Shard::WHOLE, progress);
+    let res = simulate(&study, backend, &dir, Shard::WHOLE, progress);
     let res = match res {
-        Err(MbaError::Solver(msg)) if study.file.study.schemes.contains(&Scheme::MbaBnb) => {
-            // Optimal selection unavailable or failing: say so, go on with greedy only.
-            eprintln!("{name}: optimal selection failed ({msg}); continuing with greedy only");
+        Err(e) if e.is_solver_failure() && study.file.study.schemes.contains(&Scheme::MbaBnb) => {
+            // HiGHS failing: say so, go on with greedy only.
+            let msg = e.to_string();
+            progress.note(&format!(
+                "{name}: optimal selection failed ({msg}); continuing with greedy only"
+            ));
             bnb_note = Some(msg);
             study.file.study.schemes.retain(|s| *s != Scheme::MbaBnb);
             clear_stale_part(&dir, &study)?;
-            simulate_with_backend(&study, backend.as_ref(), &dir, Shard::WHOLE, progress)
+            simulate(&study, backend, &dir, Shard::WHOLE, progress)
         }
         other => other,
     }?;
@@ -94,9 +98,9 @@ fn run_figure(
 /// `reproduce` owns its figure folders: a part left by another variant of the figure (quick vs
 /// full, with or without optimal selection) is removed, a part of this very study is reused.
 fn clear_stale_part(dir: &Path, study: &Study) -> Result<()> {
-    let path = super::shard::part_path(dir, Shard::WHOLE);
+    let path = part::part_path(dir, Shard::WHOLE);
     if path.exists() {
-        let stale = super::shard::load_part(&path).map_or(true, |p| p.spec_hash != study.hash());
+        let stale = part::load_part(&path).map_or(true, |p| p.spec_hash != study.hash());
         if stale {
             std::fs::remove_file(&path).map_err(|e| MbaError::io(&path, e))?;
         }
@@ -104,24 +108,23 @@ fn clear_stale_part(dir: &Path, study: &Study) -> Result<()> {
     Ok(())
 }
 
-/// Run Figs. 6-8 into `out/fig6..8`, write `out/summary.md`, and return the report.
+/// Run Figs. 6-8 on `backend` into `out/fig6..8`, write `out/summary.md`, and return the
+/// report.
 pub fn reproduce(
     out: &Path,
     quick: bool,
-    threads: Option<usize>,
-    progress: ProgressMode,
+    backend: &dyn Backend,
+    progress: &dyn Progress,
 ) -> Result<ReproduceReport> {
     let start = Instant::now();
-    let figures = with_threads(threads, || {
-        FIGURES
-            .iter()
-            .map(|(name, text)| run_figure(name, text, out, quick, progress))
-            .collect::<Result<Vec<_>>>()
-    })??;
+    let figures = FIGURES
+        .iter()
+        .map(|(name, text)| run_figure(name, text, out, quick, backend, progress))
+        .collect::<Result<Vec<_>>>()?;
     let wall_s = start.elapsed().as_secs_f64();
     let summary_md = summary(&figures, quick, wall_s);
     let path: PathBuf = out.join("summary.md");
-    super::shard::write_atomic(&path, summary_md.as_bytes())?;
+    super::files::write_atomic(&path, summary_md.as_bytes())?;
     Ok(ReproduceReport {
         figures,
         summary_md,

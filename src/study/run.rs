@@ -17,7 +17,7 @@ use super::spec::{Metric, PointParams, Scheme, Study};
 use super::stats::{Acc, Cell};
 use crate::backend::{Backend, Outcome, PowerJob, PowerSettings};
 use crate::channel::{Purpose, stream_rng};
-use crate::error::{MbaError, Result};
+use crate::error::{FieldError, MbaError, Result};
 use crate::library::generate::{draw_tasks, generate_library};
 use crate::library::{Device, Instance, Library};
 use crate::power::Link;
@@ -180,12 +180,14 @@ impl Batch<'_> {
                 .collect::<Result<Vec<_>>>()?,
         };
         if greedy.len() != instances.len() {
-            return Err(MbaError::Solver(format!(
-                "backend {} returned {} selections for {} trials",
-                backend.name(),
-                greedy.len(),
-                instances.len()
-            )));
+            return Err(MbaError::Backend {
+                backend: backend.name(),
+                what: format!(
+                    "returned {} selections for {} trials",
+                    greedy.len(),
+                    instances.len()
+                ),
+            });
         }
         Ok(greedy)
     }
@@ -200,7 +202,12 @@ impl Batch<'_> {
             .map(|((inst, g), &t)| {
                 branch_and_bound(inst, opts, g.clone())
                     .map(|r| (r.selection, r.optimal))
-                    .map_err(|e| MbaError::Solver(format!("mba_bnb at point {p}, trial {t}: {e}")))
+                    .map_err(|e| MbaError::InTrial {
+                        scheme: "mba_bnb",
+                        point: p,
+                        trial: t,
+                        source: Box::new(e),
+                    })
             })
             .collect()
     }
@@ -269,12 +276,14 @@ impl Batch<'_> {
             }
             let outcomes = backend.power_batch(&settings, &jobs)?;
             if outcomes.len() as u64 != jobs.len() as u64 * r {
-                return Err(MbaError::Solver(format!(
-                    "backend {} returned {} outcomes for {} realizations",
-                    backend.name(),
-                    outcomes.len(),
-                    jobs.len() as u64 * r
-                )));
+                return Err(MbaError::Backend {
+                    backend: backend.name(),
+                    what: format!(
+                        "returned {} outcomes for {} realizations",
+                        outcomes.len(),
+                        jobs.len() as u64 * r
+                    ),
+                });
             }
             let stride = (jobs.len() / trials.len()) * r as usize;
             for (i, unit) in units.iter_mut().enumerate() {
@@ -345,25 +354,31 @@ fn push_latencies(
 
 /// Combine units into per-point statistics, in `(point, trial)` order: `out[p][s * METRICS + m]`.
 /// The units must cover the study exactly once (checked).
-pub fn reduce(study: &Study, units: &mut [UnitStats]) -> Result<Vec<Vec<Cell>>> {
+pub fn reduce(study: &Study, units: &mut [UnitStats]) -> Result<Vec<Vec<Cell>>, FieldError> {
     let f = &study.file;
     let cells = f.study.schemes.len() * METRICS;
     units.sort_by_key(|u| (u.point, u.trial));
     let expected = study.units();
     if units.len() as u64 != expected {
-        return Err(MbaError::Solver(format!(
-            "parts cover {} of the study's {expected} work units",
-            units.len()
-        )));
+        return Err(FieldError::new(
+            "units",
+            format!(
+                "the parts cover {} of the study's {expected} work units",
+                units.len()
+            ),
+        ));
     }
     let mut out = vec![vec![Cell::default(); cells]; f.points()];
     for (idx, u) in units.iter().enumerate() {
         let want = (idx as u64 / f.study.trials, idx as u64 % f.study.trials);
         if (u.point as u64, u.trial) != want || u.accs.len() != cells {
-            return Err(MbaError::Solver(format!(
-                "work unit (point {}, trial {}) is duplicated or malformed",
-                u.point, u.trial
-            )));
+            return Err(FieldError::new(
+                "units",
+                format!(
+                    "work unit (point {}, trial {}) is duplicated or malformed",
+                    u.point, u.trial
+                ),
+            ));
         }
         for (a, x) in out[u.point as usize].iter_mut().zip(&u.accs) {
             a.add_trial(x);

@@ -3,7 +3,7 @@
 //! ```toml
 //! [study]
 //! name = "fig7"            # default "study"
-//! seed = 7                 # master seed of every stream (SPEC §4), default 0
+//! seed = 7                 # master seed of every stream (docs/algorithms/monte-carlo.md), default 0
 //! trials = 20              # task draws per sweep point, default 10
 //! realizations = 200       # channel realizations per trial, default 100
 //! library_per_trial = false
@@ -25,12 +25,23 @@ use std::path::Path;
 
 use serde::{Deserialize, Serialize};
 
-pub use crate::backend::BackendChoice;
 use crate::error::{FieldError, MbaError, Result, parse_toml, read_input};
-use crate::library::SystemParams;
-use crate::library::config::ExactOptions;
 use crate::library::generate::GeneratorParams;
+use crate::power::SystemParams;
+use crate::selection::exact::ExactOptions;
 use crate::selection::greedy::GreedyOptions;
+
+/// `study.backend`: which backend evaluates the study. The application opens it: `auto` = a
+/// hardware GPU adapter when there is one, else the CPU path; `gpu` forces wgpu (software Vulkan
+/// too); `cpu` the f64 reference. Results do not depend on it beyond the GPU's f32 tolerance.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum BackendChoice {
+    #[default]
+    Auto,
+    Cpu,
+    Gpu,
+}
 
 /// A compared scheme: a parameter selection plus a power control.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]

@@ -1,5 +1,5 @@
 //! HiGHS MIP on the compact model, then branch and bound on the broadcast variables `y` of the
-//! compact model (SPEC §2.2), with the LP relaxation solved by HiGHS dual simplex, warm-started
+//! compact model (docs/algorithms/exact.md), with the LP relaxation solved by HiGHS dual simplex, warm-started
 //! from the previous node's basis.
 
 use std::time::{Duration, Instant};
@@ -7,10 +7,9 @@ use std::time::{Duration, Instant};
 use highs::{Col, HighsModelStatus, Model};
 
 use super::model::{Compact, int_bound};
-use super::{ExactResult, colgen, cuts, groups, mip};
-use crate::error::{MbaError, Result};
+use super::{ExactOptions, ExactResult, colgen, cuts, groups, mip};
+use crate::error::{HighsFailure, MbaError, Result};
 use crate::library::Instance;
-use crate::library::config::ExactOptions;
 use crate::selection::Selection;
 
 /// Integrality and bound-rounding tolerance on LP values.
@@ -20,7 +19,7 @@ const ROOT_CUT_ROUNDS: u32 = 50;
 const NODE_CUT_ROUNDS: u32 = 3;
 /// Candidates evaluated by strong branching at each node.
 const STRONG_CANDIDATES: usize = 6;
-/// Seconds between progress lines on stderr.
+/// Seconds between progress lines.
 const PROGRESS_EVERY_S: f64 = 2.0;
 
 /// Fixing of a `y` variable in a node.
@@ -58,13 +57,20 @@ struct Search<'a> {
     opts: ExactOptions,
     start: Instant,
     next_progress: f64,
+    /// Where progress lines of a long solve go (the caller decides whether they are shown).
+    log: &'a dyn Fn(&str),
     nodes: u64,
     lps: u64,
 }
 
 /// Run the stages from `incumbent` (ignored if it does not verify).
-pub fn run(inst: &Instance, opts: &ExactOptions, incumbent: Selection) -> Result<ExactResult> {
-    let mut s = Search::new(inst, opts, incumbent)?;
+pub fn run(
+    inst: &Instance,
+    opts: &ExactOptions,
+    incumbent: Selection,
+    log: &dyn Fn(&str),
+) -> Result<ExactResult> {
+    let mut s = Search::new(inst, opts, incumbent, log)?;
     let nb = s.cm.blocks.len();
     let full = s.opts;
     let groups = groups::class_groups(inst, &s.cm);
@@ -79,7 +85,7 @@ pub fn run(inst: &Instance, opts: &ExactOptions, incumbent: Selection) -> Result
         COLGEN_SHARE
     };
     let deadline = s.start + Duration::from_secs_f64(full.time_limit_s * share);
-    let mut root_lp = colgen::root_bound(&s.cm, &s.cm.assemblies(&chosen), ub, deadline)?;
+    let mut root_lp = colgen::root_bound(&s.cm, &s.cm.assemblies(&chosen), ub, deadline, log)?;
     s.lps += root_lp.iterations;
     let dw = int_bound(root_lp.bound);
     // Incumbents from the master, far better than greedy (the fixings and the MIP stage both
@@ -107,10 +113,10 @@ pub fn run(inst: &Instance, opts: &ExactOptions, incumbent: Selection) -> Result
     }
     root_lp.fix_against(&s.cm, ub);
     if s.elapsed() >= PROGRESS_EVERY_S / 2.0 {
-        eprintln!(
+        (s.log)(&format!(
             "bnb: HiGHS MIP on the compact model until {:.1} s",
             full.time_limit_s * MIP_SHARE
-        );
+        ));
     }
     // Stage 1: HiGHS MIP on the compact model from the incumbent, for most of the time. The
     // Lagrangian fixings are not passed on: HiGHS proved less with them (K = 8 and 12, seeds
@@ -128,7 +134,7 @@ pub fn run(inst: &Instance, opts: &ExactOptions, incumbent: Selection) -> Result
     Ok(s.result(lower_bound))
 }
 
-/// The paper's Algorithm 2 alone (SPEC §2.2): LP-bounded branch and bound on the compact
+/// The paper's Algorithm 2 alone (docs/algorithms/exact.md): LP-bounded branch and bound on the compact
 /// model from `incumbent`, with our cuts, branching and heuristics but without the class bound
 /// and the MIP stage.
 pub fn run_lp_only(
@@ -136,7 +142,7 @@ pub fn run_lp_only(
     opts: &ExactOptions,
     incumbent: Selection,
 ) -> Result<ExactResult> {
-    let mut s = Search::new(inst, opts, incumbent)?;
+    let mut s = Search::new(inst, opts, incumbent, &|_| {})?;
     let root = Node {
         fix: vec![FREE; s.cm.blocks.len()],
         bound: s.cm.positions,
@@ -160,15 +166,22 @@ const MIP_SHARE: f64 = 0.9;
 /// The error for a class that cannot reach its QoS with the whole library.
 fn infeasible(cm: &Compact, c: usize) -> MbaError {
     let class = &cm.classes[c];
-    MbaError::Solver(format!(
-        "infeasible model: device {} (task {}) cannot reach QoS {} with the whole library",
-        class.devices[0], class.task, class.qos
-    ))
+    MbaError::Infeasible {
+        reason: format!(
+            "device {} (task {}) cannot reach QoS {} with the whole library",
+            class.devices[0], class.task, class.qos
+        ),
+    }
 }
 
 impl<'a> Search<'a> {
     /// The compact model, its LP and a verified incumbent; errors on an infeasible model.
-    fn new(inst: &'a Instance, opts: &ExactOptions, incumbent: Selection) -> Result<Search<'a>> {
+    fn new(
+        inst: &'a Instance,
+        opts: &ExactOptions,
+        incumbent: Selection,
+        log: &'a dyn Fn(&str),
+    ) -> Result<Search<'a>> {
         let start = Instant::now();
         let cm = Compact::new(inst);
         if let Some(c) = (0..cm.classes.len()).find(|&c| !cm.feasible_class(c, |_| true)) {
@@ -192,6 +205,7 @@ impl<'a> Search<'a> {
             opts: *opts,
             start,
             next_progress: PROGRESS_EVERY_S,
+            log,
             nodes: 0,
             lps: 0,
         })
@@ -203,7 +217,7 @@ impl<'a> Search<'a> {
         if self.elapsed() < PROGRESS_EVERY_S / 2.0 {
             return;
         }
-        eprintln!(
+        (self.log)(&format!(
             "bnb: {:.1} s, class bound {:.3} (master {:.3}, {} rounds), incumbent {} / {} / {} \
              (greedy / rounded / sub-MIP)",
             self.elapsed(),
@@ -213,7 +227,7 @@ impl<'a> Search<'a> {
             found[0],
             found[1],
             found[2],
-        );
+        ));
     }
 
     fn result(self, lower_bound: usize) -> ExactResult {
@@ -283,13 +297,13 @@ impl<'a> Search<'a> {
             .iter()
             .map(|n| n.bound)
             .fold(current.min(ub), usize::min);
-        eprintln!(
+        (self.log)(&format!(
             "bnb: {t:.1} s, {} nodes, {} LPs, {} cuts, {} open, incumbent {ub}, bound {lb}",
             self.nodes,
             self.lps,
             self.cuts,
             stack.len()
-        );
+        ));
     }
 
     /// Assess one node: prune, improve the incumbent, or branch.
@@ -472,12 +486,12 @@ impl<'a> Search<'a> {
         }
         if self.elapsed() >= PROGRESS_EVERY_S / 2.0 {
             let sizes: Vec<usize> = groups.iter().map(Vec::len).collect();
-            eprintln!(
+            (self.log)(&format!(
                 "bnb: {:.1} s, group bound {} over class groups of sizes {sizes:?}, incumbent {}",
                 self.elapsed(),
                 found.lower,
                 self.best.num_blocks()
-            );
+            ));
         }
         Ok(found.lower)
     }
@@ -515,7 +529,7 @@ impl<'a> Search<'a> {
         // takes milliseconds; the search checks the wall clock between nodes.
         let solved = model
             .try_solve()
-            .map_err(|e| MbaError::Solver(format!("HiGHS LP failed: {e:?}")))?;
+            .map_err(|e| MbaError::highs("node LP", HighsFailure::Call(e)))?;
         self.lps += 1;
         let nb = fix.len();
         let out = match solved.status() {
@@ -530,9 +544,7 @@ impl<'a> Search<'a> {
             HighsModelStatus::Infeasible => Lp::Infeasible,
             HighsModelStatus::ReachedTimeLimit => Lp::Stopped,
             other => {
-                return Err(MbaError::Solver(format!(
-                    "HiGHS LP relaxation ended with status {other:?}"
-                )));
+                return Err(MbaError::highs("node LP", HighsFailure::Status(other)));
             }
         };
         self.model = Some(Model::from(solved));

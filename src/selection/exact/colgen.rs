@@ -20,11 +20,11 @@ use highs::{Col, HighsModelStatus, Model, Row, RowProblem, Sense};
 
 use super::mckp::{self, Item};
 use super::model::{Compact, int_bound, quiet_single_thread};
-use crate::error::{MbaError, Result};
+use crate::error::{HighsFailure, MbaError, Result};
 
 /// Reduced cost below which a pattern enters the master.
 const PRICE_TOL: f64 = 1e-9;
-/// Seconds between progress lines on stderr (none on a fast solve).
+/// Seconds between progress lines (none on a fast solve).
 const PROGRESS_EVERY_S: f64 = 2.0;
 /// Weight of the best multipliers so far in the smoothed pricing point.
 const SMOOTHING: f64 = 0.5;
@@ -54,6 +54,7 @@ pub fn root_bound(
     start_patterns: &[Vec<usize>],
     ub: usize,
     deadline: Instant,
+    log: &dyn Fn(&str),
 ) -> Result<RootBound> {
     let mut master = Master::new(cm);
     for (c, p) in start_patterns.iter().enumerate() {
@@ -89,9 +90,9 @@ pub fn root_bound(
         let t = started.elapsed().as_secs_f64();
         if t >= next_progress {
             next_progress = t + PROGRESS_EVERY_S;
-            eprintln!(
+            log(&format!(
                 "bnb: column generation, {t:.1} s, round {iterations}, bound {best:.3}, master {value:.3}"
-            );
+            ));
         }
         if added == 0 || int_bound(best) >= ub || int_bound(best) >= int_bound(value) {
             break;
@@ -126,8 +127,8 @@ fn price(
     let mut lagrangian = y_term(cm, mu);
     let mut added = 0;
     for (c, mu_c) in mu.iter().enumerate() {
-        let sol = class_knapsack(cm, c, mu_c, None).ok_or_else(|| {
-            MbaError::Solver(format!("class {c} has no pattern within its QoS budget"))
+        let sol = class_knapsack(cm, c, mu_c, None).ok_or_else(|| MbaError::Infeasible {
+            reason: format!("class {c} has no pattern within its QoS budget"),
         })?;
         lagrangian += sol.bound;
         if master.reduced_cost(c, &sol.chosen) < -PRICE_TOL {
@@ -354,12 +355,12 @@ impl Master {
             .expect("master model present between solves");
         let solved = model
             .try_solve()
-            .map_err(|e| MbaError::Solver(format!("HiGHS master LP failed: {e:?}")))?;
+            .map_err(|e| MbaError::highs("master LP", HighsFailure::Call(e)))?;
         if solved.status() != HighsModelStatus::Optimal {
-            return Err(MbaError::Solver(format!(
-                "HiGHS master LP ended with status {:?}",
-                solved.status()
-            )));
+            return Err(MbaError::highs(
+                "master LP",
+                HighsFailure::Status(solved.status()),
+            ));
         }
         let value = solved.objective_value();
         let sol = solved.get_solution();

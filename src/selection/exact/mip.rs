@@ -5,11 +5,10 @@ use std::ffi::{CStr, c_char, c_int, c_void};
 
 use highs::{Col, HighsModelStatus, HighsSolutionStatus, RowProblem, Sense};
 
-use super::ExactResult;
 use super::model::{Compact, int_bound, qos_floor, quiet_single_thread};
-use crate::error::{MbaError, Result};
+use super::{ExactOptions, ExactResult};
+use crate::error::{HighsFailure, MbaError, Result};
 use crate::library::Instance;
-use crate::library::config::ExactOptions;
 use crate::selection::Selection;
 
 unsafe extern "C" {
@@ -75,15 +74,15 @@ pub fn run(inst: &Instance, opts: &ExactOptions, incumbent: Selection) -> Result
     }
     let solved = model
         .try_solve()
-        .map_err(|e| MbaError::Solver(format!("HiGHS MIP failed: {e:?}")))?;
+        .map_err(|e| MbaError::highs("MIP", HighsFailure::Call(e)))?;
     let status = solved.status();
     if matches!(
         status,
         HighsModelStatus::Infeasible | HighsModelStatus::UnboundedOrInfeasible
     ) {
-        return Err(MbaError::Solver(
-            "infeasible model: some device cannot reach its QoS (HiGHS MIP)".into(),
-        ));
+        return Err(MbaError::Infeasible {
+            reason: "some device cannot reach its QoS (HiGHS MIP)".into(),
+        });
     }
     let found = (solved.primal_solution_status() == HighsSolutionStatus::Feasible)
         .then(|| plain.selection(inst, solved.get_solution().columns()))
@@ -97,9 +96,7 @@ pub fn run(inst: &Instance, opts: &ExactOptions, incumbent: Selection) -> Result
         (a, b) => a.or(b),
     };
     let Some(best) = best else {
-        return Err(MbaError::Solver(format!(
-            "HiGHS MIP found no solution (status {status:?})"
-        )));
+        return Err(MbaError::highs("MIP", HighsFailure::NoSolution(status)));
     };
     let ub = best.num_blocks();
     let dual = solved.double_info_value(c"mip_dual_bound").unwrap_or(0.0);
@@ -262,7 +259,7 @@ pub fn compact(
     }
     let solved = model
         .try_solve()
-        .map_err(|e| MbaError::Solver(format!("HiGHS MIP failed: {e:?}")))?;
+        .map_err(|e| MbaError::highs("compact MIP", HighsFailure::Call(e)))?;
     let status = solved.status();
     let pick = (solved.primal_solution_status() == HighsSolutionStatus::Feasible).then(|| {
         let cols = solved.get_solution().columns().to_vec();

@@ -1,4 +1,4 @@
-//! Exact parameter selection (SPEC §2.2): compact branch and bound with HiGHS LP bounds, then
+//! Exact parameter selection (docs/algorithms/exact.md): compact branch and bound with HiGHS LP bounds, then
 //! HiGHS MIP on the compact model, and a plain HiGHS MIP of (P2.1) as the cross-check.
 
 mod bnb;
@@ -9,12 +9,43 @@ mod mckp;
 mod mip;
 pub mod model;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use super::Selection;
-use crate::error::Result;
+use crate::error::{FieldError, Result};
 use crate::library::Instance;
-use crate::library::config::ExactOptions;
+
+/// Branch-and-bound and MIP limits.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ExactOptions {
+    /// Wall-clock limit, seconds. Default 60.
+    pub time_limit_s: f64,
+    /// Node limit. Default: none.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub node_limit: Option<u64>,
+}
+
+impl Default for ExactOptions {
+    fn default() -> Self {
+        ExactOptions {
+            time_limit_s: 60.0,
+            node_limit: None,
+        }
+    }
+}
+
+impl ExactOptions {
+    pub fn validate(&self, prefix: &str) -> Result<(), FieldError> {
+        if !(self.time_limit_s.is_finite() && self.time_limit_s > 0.0) {
+            return Err(FieldError::new(
+                format!("{prefix}time_limit_s"),
+                format!("{} must be finite and > 0", self.time_limit_s),
+            ));
+        }
+        Ok(())
+    }
+}
 
 /// An exact solve's outcome: the best selection found and what is proven about it.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -43,7 +74,17 @@ pub fn branch_and_bound(
     opts: &ExactOptions,
     incumbent: Selection,
 ) -> Result<ExactResult> {
-    bnb::run(inst, opts, incumbent)
+    bnb::run(inst, opts, incumbent, &|_| {})
+}
+
+/// [`branch_and_bound`] that hands a progress line to `log` every few seconds of a long solve.
+pub fn branch_and_bound_logged(
+    inst: &Instance,
+    opts: &ExactOptions,
+    incumbent: Selection,
+    log: &dyn Fn(&str),
+) -> Result<ExactResult> {
+    bnb::run(inst, opts, incumbent, log)
 }
 
 /// The paper's Algorithm 2 alone: LP-bounded branch and bound on the compact model (with cover

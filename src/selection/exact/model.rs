@@ -234,9 +234,10 @@ impl Compact {
         let mut chosen = vec![true; self.blocks.len()];
         let order: Vec<usize> = (0..self.blocks.len()).collect();
         self.make_minimal(&mut chosen, &order);
-        self.selection(inst, &chosen).ok_or_else(|| {
-            crate::error::MbaError::Solver("no feasible selection for this instance".into())
-        })
+        self.selection(inst, &chosen)
+            .ok_or_else(|| crate::error::MbaError::Infeasible {
+                reason: "no selection meets every QoS with the whole library".into(),
+            })
     }
 
     /// The checked selection for a broadcast set: each device takes its best block in the set

@@ -7,14 +7,14 @@ use std::time::Instant;
 
 use serde::Serialize;
 
-use crate::backend::{Backend, CpuBackend, PowerJob, PowerSettings};
-use crate::channel::{Purpose, stream_rng};
-use crate::error::{MbaError, Result};
-use crate::gpu::GpuBackend;
-use crate::library::generate::{GeneratorParams, draw_tasks, generate_instance};
-use crate::library::{Device, Library, SystemParams};
-use crate::power::Link;
-use crate::selection::greedy::{GreedyOptions, greedy};
+use mba::backend::{Backend, CpuBackend, PowerJob, PowerSettings};
+use mba::channel::{Purpose, stream_rng};
+use mba::error::{MbaError, Result};
+use mba::gpu::GpuBackend;
+use mba::library::generate::{GeneratorParams, draw_tasks, generate_instance};
+use mba::library::{Device, Library};
+use mba::power::{Link, SystemParams};
+use mba::selection::greedy::{GreedyOptions, greedy};
 
 /// Which backends `mba bench` measures.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, clap::ValueEnum)]
@@ -174,7 +174,7 @@ pub fn run_bench(choice: BenchBackend, realizations: Option<u64>) -> Result<Benc
         return Err(MbaError::flag("--realizations", "must be at least 1"));
     }
     let want_cpu = matches!(choice, BenchBackend::Cpu | BenchBackend::Both)
-        || (choice == BenchBackend::Auto && crate::gpu::hardware_adapter().is_none());
+        || (choice == BenchBackend::Auto && mba::gpu::hardware_adapter().is_none());
     let gpu = match choice {
         BenchBackend::Gpu | BenchBackend::Both => Some(GpuBackend::new(true)?),
         BenchBackend::Auto if !want_cpu => Some(GpuBackend::new(false)?),
@@ -190,14 +190,17 @@ pub fn run_bench(choice: BenchBackend, realizations: Option<u64>) -> Result<Benc
     for (si, (name, params)) in scales().into_iter().enumerate() {
         let inst = generate_instance(&params, 0);
         let sel = greedy(&inst, &GreedyOptions::default())
-            .map_err(|e| MbaError::Solver(format!("greedy: {e}")))?
+            .map_err(|source| MbaError::Check {
+                method: "greedy",
+                source,
+            })?
             .selection;
         let mut backends: Vec<(&dyn Backend, Option<&GpuBackend>, u64)> = Vec::new();
         if want_cpu {
             backends.push((&CpuBackend, None, realizations.unwrap_or(50_000)));
         }
         if let Some(g) = &gpu {
-            let default = if crate::gpu::is_software(&g.ctx.info) {
+            let default = if mba::gpu::is_software(&g.ctx.info) {
                 20_000
             } else {
                 1 << 22
