@@ -8,7 +8,8 @@ use bytemuck::{Pod, Zeroable};
 
 use super::GpuBackend;
 use super::context::GpuContext;
-use super::twins::{ChainF32, score_table};
+use super::pack::score_table;
+use super::twins::greedy::ChainF32;
 use crate::error::{MbaError, Result};
 use crate::library::{Device, Instance, Library};
 use crate::selection::Selection;

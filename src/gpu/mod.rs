@@ -4,6 +4,7 @@
 
 pub mod context;
 pub mod greedy;
+pub mod pack;
 pub mod power;
 pub mod twins;
 
@@ -60,7 +61,7 @@ impl GpuBackend {
         gains_in: Option<&[Vec<f32>]>,
         debug: bool,
     ) -> Result<power::PowerRun> {
-        let consts = twins::PowerConsts::new(
+        let consts = twins::power::PowerConsts::new(
             &settings.link,
             settings.path_loss,
             settings.constant_power_w,
@@ -104,9 +105,9 @@ impl Backend for GpuBackend {
             .latencies
             .iter()
             .map(|l| Outcome {
-                mba: twins::latency_f64(l[0]),
-                constant: twins::latency_f64(l[1]),
-                unicast: twins::latency_f64(l[2]),
+                mba: power::latency_f64(l[0]),
+                constant: power::latency_f64(l[1]),
+                unicast: power::latency_f64(l[2]),
             })
             .collect())
     }

@@ -7,7 +7,8 @@ use std::sync::Mutex;
 use bytemuck::{Pod, Zeroable};
 
 use super::context::GpuContext;
-use super::twins::{PowerConsts, key_words};
+use super::pack::key_words;
+use super::twins::power::PowerConsts;
 use crate::backend::PowerJob;
 use crate::channel::{Purpose, stream_key};
 use crate::error::{MbaError, Result};
@@ -46,6 +47,11 @@ struct Segment {
     per_model: u32,
     start: u32,
     count: u32,
+}
+
+/// A kernel latency in the f64 convention: `OUTAGE` becomes infinity.
+pub fn latency_f64(x: f32) -> f64 {
+    if x < 0.0 { f64::INFINITY } else { x as f64 }
 }
 
 /// What a power run reads back.
