@@ -1,9 +1,46 @@
-//! The wgpu device: adapter choice (hardware first; software only when forced), limits, and
-//! small helpers for storage buffers and readback.
+//! The wgpu device: adapter choice (hardware first; software only when forced), limits,
+//! small helpers for storage buffers and readback, and every error the GPU backend raises.
+
+use std::fmt::Display;
 
 use wgpu::util::DeviceExt;
 
 use crate::error::{MbaError, Result};
+
+// Every `MbaError` of `src/gpu` is built by one of these, so the error type can change here alone.
+
+pub(crate) fn no_adapter(allow_software: bool) -> MbaError {
+    MbaError::Gpu(if allow_software {
+        "no wgpu adapter found (no Vulkan/Metal/DX12 driver; install mesa-vulkan-drivers for \
+         lavapipe)"
+            .into()
+    } else {
+        "no hardware GPU adapter found".into()
+    })
+}
+
+pub(crate) fn request_device_failed(adapter: &str, e: impl Display) -> MbaError {
+    MbaError::Gpu(format!("request_device on {adapter}: {e}"))
+}
+
+/// `step` = `poll`, `map` or `mapped range`.
+pub(crate) fn readback_failed(step: &str, e: impl Display) -> MbaError {
+    MbaError::Gpu(format!("{step}: {e}"))
+}
+
+/// A thread panicked while holding a kernel's cached buffers.
+pub(crate) fn poisoned() -> MbaError {
+    MbaError::Gpu("poisoned".into())
+}
+
+pub(crate) fn malformed_job() -> MbaError {
+    MbaError::Gpu("malformed power job".into())
+}
+
+/// The f64 CPU greedy that redoes a trial the checker rejected failed itself.
+pub(crate) fn greedy_fallback_failed(e: impl Display) -> MbaError {
+    MbaError::Solver(format!("greedy: {e}"))
+}
 
 /// An open device and what the kernels need to know about it.
 pub struct GpuContext {
@@ -66,15 +103,7 @@ impl GpuContext {
         let adapter = adapters()
             .into_iter()
             .find(|a| allow_software || !is_software(&a.get_info()))
-            .ok_or_else(|| {
-                MbaError::Gpu(if allow_software {
-                    "no wgpu adapter found (no Vulkan/Metal/DX12 driver; install \
-                     mesa-vulkan-drivers for lavapipe)"
-                        .into()
-                } else {
-                    "no hardware GPU adapter found".into()
-                })
-            })?;
+            .ok_or_else(|| no_adapter(allow_software))?;
         let info = adapter.get_info();
         let timestamps = adapter.features().contains(wgpu::Features::TIMESTAMP_QUERY);
         let limits = adapter.limits();
@@ -88,7 +117,7 @@ impl GpuContext {
             required_limits: limits.clone(),
             ..Default::default()
         }))
-        .map_err(|e| MbaError::Gpu(format!("request_device on {}: {e}", info.name)))?;
+        .map_err(|e| request_device_failed(&info.name, e))?;
         Ok(GpuContext {
             info,
             device,
@@ -208,13 +237,13 @@ impl GpuContext {
         });
         self.device
             .poll(wgpu::PollType::wait_indefinitely())
-            .map_err(|e| MbaError::Gpu(format!("poll: {e}")))?;
+            .map_err(|e| readback_failed("poll", e))?;
         rx.recv()
-            .map_err(|e| MbaError::Gpu(format!("map: {e}")))?
-            .map_err(|e| MbaError::Gpu(format!("map: {e}")))?;
+            .map_err(|e| readback_failed("map", e))?
+            .map_err(|e| readback_failed("map", e))?;
         let bytes = slice
             .get_mapped_range()
-            .map_err(|e| MbaError::Gpu(format!("mapped range: {e}")))?
+            .map_err(|e| readback_failed("mapped range", e))?
             .to_vec();
         buf.unmap();
         Ok(bytes)

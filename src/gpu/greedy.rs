@@ -7,10 +7,10 @@ use std::sync::{Arc, Mutex};
 use bytemuck::{Pod, Zeroable};
 
 use super::GpuBackend;
-use super::context::GpuContext;
+use super::context::{GpuContext, greedy_fallback_failed, poisoned};
 use super::pack::score_table;
 use super::twins::greedy::ChainF32;
-use crate::error::{MbaError, Result};
+use crate::error::Result;
 use crate::library::{Device, Instance, Library};
 use crate::selection::Selection;
 use crate::selection::greedy::{ChainOrder, ForeignPool, GreedyOptions, device_order, greedy};
@@ -181,10 +181,7 @@ impl GreedyKernels {
             rows_stride: 4 * nb as u32,
             pad: [0; 4],
         };
-        let mut table = self
-            .table
-            .lock()
-            .map_err(|_| MbaError::Gpu("poisoned".into()))?;
+        let mut table = self.table.lock().map_err(|_| poisoned())?;
         if table.as_ref().is_none_or(|(l, _)| !Arc::ptr_eq(l, library)) {
             *table = Some((
                 library.clone(),
@@ -300,7 +297,7 @@ fn selections(
                 backend.note_fallback();
                 greedy(&inst, opts)
                     .map(|r| r.selection)
-                    .map_err(|e| MbaError::Solver(format!("greedy: {e}")))
+                    .map_err(greedy_fallback_failed)
             })
         })
         .collect()

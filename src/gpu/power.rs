@@ -6,12 +6,12 @@ use std::sync::Mutex;
 
 use bytemuck::{Pod, Zeroable};
 
-use super::context::GpuContext;
+use super::context::{GpuContext, malformed_job, poisoned};
 use super::pack::key_words;
 use super::twins::power::PowerConsts;
 use crate::backend::PowerJob;
 use crate::channel::{Purpose, stream_key};
-use crate::error::{MbaError, Result};
+use crate::error::Result;
 
 pub const POWER_WGSL: &str = concat!(
     include_str!("../../shaders/common.wgsl"),
@@ -177,7 +177,7 @@ impl PowerKernels {
         let mut block_start = Vec::with_capacity(jobs.len());
         for job in jobs {
             if job.req_offsets.is_empty() || (job.devices == 0 && job.num_blocks() > 0) {
-                return Err(MbaError::Gpu("malformed power job".into()));
+                return Err(malformed_job());
             }
             block_start.push(offsets.len() as u32);
             let base = devices.len() as u32;
@@ -291,10 +291,7 @@ impl PowerKernels {
             total * kstride * 4,
             total * 12,
         ];
-        let mut guard = self
-            .buffers
-            .lock()
-            .map_err(|_| MbaError::Gpu("poisoned".into()))?;
+        let mut guard = self.buffers.lock().map_err(|_| poisoned())?;
         if guard
             .as_ref()
             .is_none_or(|b| b.sizes.iter().zip(&sizes).any(|(have, need)| have < need))
