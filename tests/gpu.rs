@@ -1,5 +1,6 @@
-//! GPU kernels against their f32 CPU twins and the f64 reference (SPEC §8), on whatever adapter
-//! wgpu finds (lavapipe in CI). No adapter is a failure unless `MBA_SKIP_GPU=1` is set.
+//! GPU kernels against their f32 CPU twins and the f64 reference (`docs/performance.md`), on
+//! whatever adapter wgpu finds (lavapipe in CI). No adapter is a failure unless `MBA_SKIP_GPU=1`
+//! is set.
 
 use std::sync::OnceLock;
 

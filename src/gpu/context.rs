@@ -1,10 +1,12 @@
 //! The wgpu device: adapter choice (hardware first; software only when forced), limits,
-//! small helpers for storage buffers and readback, and every error the GPU backend raises.
+//! small helpers for buffers, layouts and readback, and every error the GPU backend raises.
 
+use std::borrow::Borrow;
 use std::fmt::Display;
 
 use wgpu::util::DeviceExt;
 
+use super::layout::Binding;
 use crate::error::{MbaError, Result};
 
 // Every `MbaError` of `src/gpu` is built by one of these, so the error type can change here alone.
@@ -135,36 +137,46 @@ impl GpuContext {
             })
     }
 
-    /// A bind group layout of one uniform (binding 0) and `storage.len()` storage buffers
-    /// (bindings 1..), `true` = read-only.
-    pub fn layout(&self, storage: &[bool]) -> wgpu::BindGroupLayout {
-        let mut entries = vec![wgpu::BindGroupLayoutEntry {
-            binding: 0,
-            visibility: wgpu::ShaderStages::COMPUTE,
-            ty: wgpu::BindingType::Buffer {
-                ty: wgpu::BufferBindingType::Uniform,
-                has_dynamic_offset: false,
-                min_binding_size: None,
-            },
-            count: None,
-        }];
-        for (i, &read_only) in storage.iter().enumerate() {
-            entries.push(wgpu::BindGroupLayoutEntry {
-                binding: i as u32 + 1,
+    /// The bind group layout of a binding table (visible to compute only).
+    pub fn layout(&self, bindings: &[Binding]) -> wgpu::BindGroupLayout {
+        let entries: Vec<_> = bindings
+            .iter()
+            .map(|b| wgpu::BindGroupLayoutEntry {
+                binding: b.number,
                 visibility: wgpu::ShaderStages::COMPUTE,
                 ty: wgpu::BindingType::Buffer {
-                    ty: wgpu::BufferBindingType::Storage { read_only },
+                    ty: b.access.buffer_type(),
                     has_dynamic_offset: false,
                     min_binding_size: None,
                 },
                 count: None,
-            });
-        }
+            })
+            .collect();
         self.device
             .create_bind_group_layout(&wgpu::BindGroupLayoutDescriptor {
                 label: None,
                 entries: &entries,
             })
+    }
+
+    /// A bind group of whole buffers, each at its binding's number.
+    pub fn bind_group<'a, B: Borrow<wgpu::Buffer> + 'a>(
+        &self,
+        layout: &wgpu::BindGroupLayout,
+        buffers: impl IntoIterator<Item = (Binding, &'a B)>,
+    ) -> wgpu::BindGroup {
+        let entries: Vec<_> = buffers
+            .into_iter()
+            .map(|(b, buf)| wgpu::BindGroupEntry {
+                binding: b.number,
+                resource: buf.borrow().as_entire_binding(),
+            })
+            .collect();
+        self.device.create_bind_group(&wgpu::BindGroupDescriptor {
+            label: None,
+            layout,
+            entries: &entries,
+        })
     }
 
     pub fn pipeline(
@@ -203,6 +215,16 @@ impl GpuContext {
                     | wgpu::BufferUsages::COPY_DST
                     | wgpu::BufferUsages::COPY_SRC,
             })
+    }
+
+    /// A uniform buffer of `size` bytes, written before each dispatch.
+    pub fn uniform(&self, size: u64) -> wgpu::Buffer {
+        self.device.create_buffer(&wgpu::BufferDescriptor {
+            label: None,
+            size,
+            usage: wgpu::BufferUsages::UNIFORM | wgpu::BufferUsages::COPY_DST,
+            mapped_at_creation: false,
+        })
     }
 
     pub fn storage(&self, size: u64) -> wgpu::Buffer {

@@ -1,9 +1,11 @@
-//! The wgpu backend (SPEC §8): WGSL kernels in `shaders/`, f32, batched over thousands of
-//! realizations and trials; every kernel has an f32 CPU twin in [`twins`] and is tested against
-//! it and against the f64 reference (`tests/gpu.rs`).
+//! The wgpu backend (`docs/performance.md`): WGSL kernels in `shaders/`, f32, batched over
+//! thousands of realizations and trials. Every kernel has an f32 CPU twin in [`twins`] and is
+//! tested against it and against the f64 reference (`tests/gpu.rs`); [`layout`] holds the host's
+//! view of the kernels' bindings and structs to the WGSL.
 
 pub mod context;
 pub mod greedy;
+pub mod layout;
 pub mod pack;
 pub mod power;
 pub mod twins;

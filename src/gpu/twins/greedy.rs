@@ -17,7 +17,7 @@ pub struct ChainF32 {
 }
 
 /// The chain of a device with task `t`, QoS `qos`, foreign models `allowed[i] != 0` (`i != t`),
-/// in the paper's or the min-loss order.
+/// in the paper's or the min-loss order. One function, as the kernel, so the two read side by side.
 pub fn candidate_scores(
     table: &[f32],
     models: usize,
