@@ -1,6 +1,7 @@
 //! The kernels' interfaces as the host sees them: each kernel module's group-0 bindings as a
 //! struct with one field per `@binding` variable of `shaders/*.wgsl`, same names, so the Rust
-//! and the WGSL read side by side.
+//! and the WGSL read side by side. The tests parse the WGSL and hold the binding tables, the
+//! entry points and the `#[repr(C)]` twins of the WGSL structs to it.
 
 /// How a kernel reads a binding: `var<uniform>`, `var<storage, read>`, `var<storage, read_write>`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -86,3 +87,6 @@ macro_rules! binding_set {
 }
 
 pub(crate) use binding_set;
+
+#[cfg(test)]
+mod tests;

@@ -208,3 +208,58 @@ impl GreedyTables {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn job(realizations: u64) -> PowerJob {
+        PowerJob {
+            req_offsets: vec![0],
+            req_devices: vec![],
+            devices: 1,
+            blocks_per_model: 1,
+            seed: 0,
+            point: 0,
+            trial: 0,
+            first_realization: 0,
+            realizations,
+        }
+    }
+
+    /// Chunks are full but the last, and their pieces list every realization once, in order.
+    #[test]
+    fn chunk_pieces_cover_every_realization_in_order() {
+        let jobs = [job(5), job(0), job(12), job(1)];
+        for chunk in [1, 4, 6, 18, 100] {
+            let chunks = chunk_pieces(&jobs, chunk);
+            let totals: Vec<u64> = chunks
+                .iter()
+                .map(|c| c.iter().map(|p| p.count).sum())
+                .collect();
+            let (last, full) = totals.split_last().unwrap();
+            assert!(
+                full.iter().all(|&t| t == chunk) && *last <= chunk,
+                "{totals:?}"
+            );
+            let order: Vec<(usize, u64)> = chunks
+                .iter()
+                .flatten()
+                .flat_map(|p| (p.first..p.first + p.count).map(move |r| (p.job, r)))
+                .collect();
+            let want: Vec<(usize, u64)> = jobs
+                .iter()
+                .enumerate()
+                .flat_map(|(j, job)| (0..job.realizations).map(move |r| (j, r)))
+                .collect();
+            assert_eq!(order, want, "chunks of {chunk}");
+        }
+        assert_eq!(chunk_pieces(&[job(0)], 4), vec![vec![]]);
+    }
+
+    #[test]
+    fn gain_rows_pad_each_row_to_kstride() {
+        let rows = gain_rows(&[vec![1.0, 2.0], vec![3.0]], 3);
+        assert_eq!(rows, [1.0, 2.0, 0.0, 3.0, 0.0, 0.0]);
+    }
+}

@@ -112,7 +112,7 @@ struct Request<'a> {
     stages: Stages,
     /// u32 per realization in the gains and counts rows: the largest `K`, or the words asked for.
     kstride: u64,
-    /// Realizations per chunk: [`chunk_size`].
+    /// Realizations per chunk, [`chunk_size`] but in tests.
     chunk: u64,
 }
 
@@ -493,5 +493,93 @@ impl OnDevice<'_> {
             .iter()
             .map(|&(at, width)| bytemuck::pod_collect_to_vec(&bytes[at * 4..][..width * 4]))
             .collect())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::library::SystemParams;
+    use crate::power::Link;
+
+    /// `K` devices, `blocks` sent blocks with one or two requesters each.
+    fn job(k: u32, blocks: u32, first_realization: u64, realizations: u64) -> PowerJob {
+        let mut req_offsets = vec![0u32];
+        let mut req_devices = Vec::new();
+        for b in 0..blocks {
+            req_devices.push(b % k);
+            if b % 3 == 0 && k > 1 {
+                req_devices.push((b + 1) % k);
+            }
+            req_offsets.push(req_devices.len() as u32);
+        }
+        PowerJob {
+            req_offsets,
+            req_devices,
+            devices: k,
+            blocks_per_model: 2,
+            seed: 3,
+            point: 1,
+            trial: k as u64,
+            first_realization,
+            realizations,
+        }
+    }
+
+    fn bits(run: &PowerRun) -> (Vec<u32>, Vec<u32>, Vec<Vec<u32>>) {
+        (
+            run.latencies
+                .iter()
+                .flatten()
+                .map(|x| x.to_bits())
+                .collect(),
+            run.gains.iter().flatten().map(|x| x.to_bits()).collect(),
+            run.counts.clone(),
+        )
+    }
+
+    /// Runs cut into many chunks (jobs split across chunks, buffers reused) read back the same
+    /// bits as one chunk, with drawn and with given gains.
+    #[test]
+    fn gpu_power_chunks_agree_bit_for_bit() {
+        if std::env::var("MBA_SKIP_GPU").as_deref() == Ok("1") {
+            return;
+        }
+        let ctx = GpuContext::new(true).expect("no usable wgpu adapter (MBA_SKIP_GPU=1 skips)");
+        let kernels = PowerKernels::new(&ctx);
+        let jobs = [
+            job(5, 7, 0, 23),
+            job(1, 1, 9, 1),
+            job(4, 0, 0, 5),
+            job(8, 12, 1 << 32, 33),
+        ];
+        let sys = SystemParams::default();
+        let consts = PowerConsts::new(&Link::from(&sys), sys.path_loss, None);
+        let request = |gains_in, chunk| Request {
+            consts: &consts,
+            jobs: &jobs,
+            gains_in,
+            debug: true,
+            stages: if gains_in.is_some() {
+                Stages::GainsGiven
+            } else {
+                Stages::All
+            },
+            kstride: 8,
+            chunk,
+        };
+        let whole = kernels.run_request(&ctx, &request(None, 1 << 20)).unwrap();
+        assert_eq!(whole.latencies.len(), 62);
+        let given = kernels
+            .run_request(&ctx, &request(Some(&whole.gains), 1 << 20))
+            .unwrap();
+        for chunk in [1, 7, 16] {
+            let cut = kernels.run_request(&ctx, &request(None, chunk)).unwrap();
+            assert_eq!(bits(&cut), bits(&whole), "chunks of {chunk}");
+            let cut = kernels
+                .run_request(&ctx, &request(Some(&whole.gains), chunk))
+                .unwrap();
+            assert_eq!(bits(&cut), bits(&given), "given gains, chunks of {chunk}");
+        }
     }
 }
