@@ -1,5 +1,6 @@
-// Shared f32 numerics and ChaCha8 for the mba kernels. Prepended to every kernel module.
-// Each function has a Rust twin of the same name in src/gpu/twins.rs with the same arithmetic.
+// Shared f32 numerics and ChaCha8 for the mba kernels, prepended to power.wgsl (src/gpu/power.rs).
+// Each function has a Rust twin of the same name in src/gpu/twins/common.rs with the same
+// arithmetic.
 
 // Outage sentinel in outputs (WGSL has no infinity constant); the host maps it to +inf.
 const OUTAGE: f32 = -1.0;

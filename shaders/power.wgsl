@@ -1,12 +1,12 @@
-// Power-control kernels (SPEC §3, §8), one invocation per realization, no atomics:
-//   draw_gains      ChaCha8 stream -> Rayleigh gains (twin: twins::draw_gains)
+// Power-control kernels (docs/algorithms/power-control.md; batching in docs/performance.md), one
+// invocation per realization, no atomics. Twins: src/gpu/twins/power.rs, same function names.
+//   draw_gains      ChaCha8 stream -> Rayleigh gains
 //   weakest_counts  per-block gain = weakest requester; blocks counted per weakest device
-//                   (twin: twins::weakest_counts)
 //   power_solve     optimal-PC beta solve over <= K gain groups, constant-power MBA, unicast
-//                   (twin: twins::power_solve)
 // Outputs per realization: [mba, constant, unicast] total latency, OUTAGE (-1) on outage.
+// Host side: src/gpu/power.rs (`PowerParams`, `Segment` and the bindings below, same names).
 
-struct Params {
+struct PowerParams {
     total: u32,
     n_segments: u32,
     kstride: u32,
@@ -20,7 +20,8 @@ struct Params {
     // E / (c N0), rounded once from f64: E_min / (c N0) = sum n/H, so t = E/E_min - 1 loses
     // no precision to the constants.
     budget: f32,
-    pad2: u32,
+    // To 48 bytes, a multiple of 16 as uniforms want.
+    pad: u32,
 }
 
 // One job's realizations inside this chunk.
@@ -36,7 +37,7 @@ struct Segment {
     count: u32,
 }
 
-@group(0) @binding(0) var<uniform> P: Params;
+@group(0) @binding(0) var<uniform> params: PowerParams;
 @group(0) @binding(1) var<storage, read> segs: array<Segment>;
 @group(0) @binding(2) var<storage, read> req_offsets: array<u32>;
 @group(0) @binding(3) var<storage, read> req_devices: array<u32>;
@@ -45,13 +46,13 @@ struct Segment {
 @group(0) @binding(6) var<storage, read_write> outs: array<f32>;
 
 fn index_of(gid: vec3<u32>) -> u32 {
-    return gid.x + gid.y * P.x_stride;
+    return gid.x + gid.y * params.x_stride;
 }
 
 // The segment holding realization i: the last with start <= i.
 fn segment_of(i: u32) -> u32 {
     var lo = 0u;
-    var hi = P.n_segments;
+    var hi = params.n_segments;
     while (hi - lo > 1u) {
         let mid = (lo + hi) / 2u;
         if (segs[mid].start <= i) {
@@ -66,21 +67,21 @@ fn segment_of(i: u32) -> u32 {
 @compute @workgroup_size(64)
 fn draw_gains(@builtin(global_invocation_id) gid: vec3<u32>) {
     let i = index_of(gid);
-    if (i >= P.total) {
+    if (i >= params.total) {
         return;
     }
     let s = segs[segment_of(i)];
     let lr = i - s.start;
     let lo = s.stream_lo + lr;
     let hi = s.stream_hi + select(0u, 1u, lo < lr);
-    let base = i * P.kstride;
+    let base = i * params.kstride;
     let nb = (s.devices + 7u) / 8u;
     for (var b = 0u; b < nb; b++) {
         let w = chacha8_block(s.key, b, lo, hi);
         for (var j = 0u; j < 8u; j++) {
             let k = 8u * b + j;
             if (k < s.devices) {
-                gains[base + k] = P.path_loss * exp1_from_words(w[2u * j], w[2u * j + 1u]);
+                gains[base + k] = params.path_loss * exp1_from_words(w[2u * j], w[2u * j + 1u]);
             }
         }
     }
@@ -89,11 +90,11 @@ fn draw_gains(@builtin(global_invocation_id) gid: vec3<u32>) {
 @compute @workgroup_size(64)
 fn weakest_counts(@builtin(global_invocation_id) gid: vec3<u32>) {
     let i = index_of(gid);
-    if (i >= P.total) {
+    if (i >= params.total) {
         return;
     }
     let s = segs[segment_of(i)];
-    let base = i * P.kstride;
+    let base = i * params.kstride;
     for (var k = 0u; k < s.devices; k++) {
         counts[base + k] = 0u;
     }
@@ -122,7 +123,7 @@ fn count_of(base: u32, k: u32, unicast: bool, per_model: u32) -> f32 {
     return f32(counts[base + k]);
 }
 
-// (sum n/h, blocks) over the gain groups; x = -1 marks a zero gain (twin: `twins::group_sums`).
+// (sum n/h, blocks) over the gain groups; x = -1 marks a zero gain.
 fn group_sums(base: u32, devices: u32, unicast: bool, per_model: u32) -> vec2<f32> {
     var inv_sum = 0.0;
     var blocks = 0.0;
@@ -141,7 +142,7 @@ fn group_sums(base: u32, devices: u32, unicast: bool, per_model: u32) -> vec2<f3
 }
 
 // One Newton step on f(x) = ln G(x) - ln T (increasing; `inv_slope` = G / G'), kept inside the
-// bracket [lo, hi] that the evaluated points prove (twin: the loop of `twins::newton_ln`).
+// bracket [lo, hi] that the evaluated points prove.
 fn bracketed_newton(x: f32, f: f32, inv_slope: f32, lo: ptr<function, f32>, hi: ptr<function, f32>) -> f32 {
     if (f > 0.0) {
         *hi = x;
@@ -176,10 +177,10 @@ fn optimal_latency(base: u32, devices: u32, unicast: bool, per_model: u32) -> f3
     if (blocks == 0.0) {
         return 0.0;
     }
-    if (!(P.budget > inv_sum)) {
+    if (!(params.budget > inv_sum)) {
         return OUTAGE;
     }
-    let t = (P.budget - inv_sum) / inv_sum;
+    let t = (params.budget - inv_sum) / inv_sum;
     let ln_t = log(t);
     let scale = inv_sum / blocks;
     var y = log(h_f(w_for_excess(t)));
@@ -212,7 +213,7 @@ fn optimal_latency(base: u32, devices: u32, unicast: bool, per_model: u32) -> f3
         let n = count_of(base, k, unicast, per_model);
         if (n > 0.0) {
             let h = gains[base + k];
-            latency += n * P.c / w_of_lnq(log(h * scale) + y);
+            latency += n * params.c / w_of_lnq(log(h * scale) + y);
         }
     }
     return latency;
@@ -230,24 +231,24 @@ fn constant_latency(base: u32, devices: u32) -> f32 {
     if (blocks == 0.0) {
         return 0.0;
     }
-    if (!(P.budget > inv_sum)) {
+    if (!(params.budget > inv_sum)) {
         return OUTAGE;
     }
     let scale = inv_sum / blocks;
-    if (P.fixed_mode == 1u) {
+    if (params.fixed_mode == 1u) {
         var latency = 0.0;
         for (var k = 0u; k < devices; k++) {
             let n = f32(counts[base + k]);
             if (n > 0.0) {
-                latency += n * P.c / log1p_f(P.fixed_power * gains[base + k] / P.n0);
+                latency += n * params.c / log1p_f(params.fixed_power * gains[base + k] / params.n0);
             }
         }
-        if (P.fixed_power * latency > P.energy) {
+        if (params.fixed_power * latency > params.energy) {
             return OUTAGE;
         }
         return latency;
     }
-    let t = (P.budget - inv_sum) / inv_sum;
+    let t = (params.budget - inv_sum) / inv_sum;
     let ln_t = log(t);
     var x = log(2.0 * t);
     if (t >= 2.0) {
@@ -281,7 +282,7 @@ fn constant_latency(base: u32, devices: u32) -> f32 {
     for (var k = 0u; k < devices; k++) {
         let n = f32(counts[base + k]);
         if (n > 0.0) {
-            latency += n * P.c / log1p_f(s * gains[base + k] * scale);
+            latency += n * params.c / log1p_f(s * gains[base + k] * scale);
         }
     }
     return latency;
@@ -290,11 +291,11 @@ fn constant_latency(base: u32, devices: u32) -> f32 {
 @compute @workgroup_size(64)
 fn power_solve(@builtin(global_invocation_id) gid: vec3<u32>) {
     let i = index_of(gid);
-    if (i >= P.total) {
+    if (i >= params.total) {
         return;
     }
     let s = segs[segment_of(i)];
-    let base = i * P.kstride;
+    let base = i * params.kstride;
     outs[3u * i] = optimal_latency(base, s.devices, false, 0u);
     outs[3u * i + 1u] = constant_latency(base, s.devices);
     outs[3u * i + 2u] = optimal_latency(base, s.devices, true, s.per_model);
@@ -305,17 +306,17 @@ fn power_solve(@builtin(global_invocation_id) gid: vec3<u32>) {
 @compute @workgroup_size(64)
 fn chacha_words(@builtin(global_invocation_id) gid: vec3<u32>) {
     let i = index_of(gid);
-    if (i >= P.total) {
+    if (i >= params.total) {
         return;
     }
     let s = segs[segment_of(i)];
     let lr = i - s.start;
     let lo = s.stream_lo + lr;
     let hi = s.stream_hi + select(0u, 1u, lo < lr);
-    let base = i * P.kstride;
-    for (var j = 0u; j < P.kstride; j += 16u) {
+    let base = i * params.kstride;
+    for (var j = 0u; j < params.kstride; j += 16u) {
         let w = chacha8_block(s.key, j / 16u, lo, hi);
-        for (var t = 0u; t < 16u && j + t < P.kstride; t++) {
+        for (var t = 0u; t < 16u && j + t < params.kstride; t++) {
             gains[base + j + t] = bitcast<f32>(w[t]);
         }
     }

@@ -1,12 +1,16 @@
-//! GPU kernels against their f32 CPU twins and the f64 reference (docs/gpu.md), on whatever adapter
-//! wgpu finds (lavapipe in CI). No adapter is a failure unless `MBA_SKIP_GPU=1` is set.
+//! GPU kernels against their f32 CPU twins and the f64 reference (`docs/performance.md`), on
+//! whatever adapter wgpu finds (lavapipe in CI). No adapter is a failure unless `MBA_SKIP_GPU=1`
+//! is set.
 
 use std::sync::OnceLock;
 
 use mba::backend::{Backend, CpuBackend, PowerJob, PowerSettings};
 use mba::channel::{Purpose, stream_key, stream_rng};
 use mba::gpu::GpuBackend;
-use mba::gpu::twins::{self, PowerConsts, key_words};
+use mba::gpu::pack::{key_words, score_table};
+use mba::gpu::power::latency_f64;
+use mba::gpu::twins;
+use mba::gpu::twins::power::PowerConsts;
 use mba::library::generate::{GeneratorParams, Popularity, generate_instance};
 use mba::library::{Device, Instance};
 use mba::power::Link;
@@ -45,7 +49,7 @@ fn chacha_words_match_rand_chacha() {
         let mut rng = stream_rng(seed, point, trial, Purpose::Channel, stream);
         let key = key_words(&stream_key(seed, point, trial, Purpose::Channel));
         for b in 0..3u32 {
-            let w = twins::chacha8_block(&key, b, stream as u32, (stream >> 32) as u32);
+            let w = twins::common::chacha8_block(&key, b, stream as u32, (stream >> 32) as u32);
             for j in 0..8 {
                 let want = rng.next_u64();
                 assert_eq!(
@@ -151,7 +155,7 @@ fn budget_excess(s: &PowerSettings, job: &PowerJob, gains: &[f64], counts: &[u32
 
 /// Relative error of an f32 latency (OUTAGE = -1) against the f64 one; outage flags must agree.
 fn check_latency(got: f32, want: f64, tol: f64, what: &str) -> f64 {
-    let got = twins::latency_f64(got);
+    let got = latency_f64(got);
     assert_eq!(
         got.is_infinite(),
         want.is_infinite(),
@@ -238,7 +242,7 @@ fn gpu_gains_counts_and_latencies_match_twin_and_reference() {
                     &mut g64,
                 );
                 let twin_g =
-                    twins::draw_gains(&key, stream, job.devices as usize, consts.path_loss);
+                    twins::power::draw_gains(&key, stream, job.devices as usize, consts.path_loss);
                 for k in 0..g64.len() {
                     let (gg, tg) = (run.gains[i][k] as f64, twin_g[k] as f64);
                     assert!(
@@ -251,10 +255,10 @@ fn gpu_gains_counts_and_latencies_match_twin_and_reference() {
                 let (counts, want) = reference(&s, job, &g64);
                 assert_eq!(run.counts[i], counts, "block counts, realization {i}");
                 assert_eq!(
-                    twins::weakest_counts(&run.gains[i], &job.req_offsets, &job.req_devices),
+                    twins::power::weakest_counts(&run.gains[i], &job.req_offsets, &job.req_devices),
                     counts
                 );
-                let twin = twins::power_solve(
+                let twin = twins::power::power_solve(
                     &consts,
                     &run.gains[i],
                     &run.counts[i],
@@ -278,7 +282,7 @@ fn gpu_gains_counts_and_latencies_match_twin_and_reference() {
                         worst = worst.max(err);
                     }
                     check_latency(twin[m], want[m], tol, "twin vs f64");
-                    let tw = twins::latency_f64(twin[m]);
+                    let tw = latency_f64(twin[m]);
                     // Kernel and twin share the f32 algorithm but not the device's exp/log rounding,
                     // which the same condition term amplifies.
                     check_latency(run.latencies[i][m], tw, f64::max(2e-5, tol), "gpu vs twin");
@@ -315,7 +319,7 @@ fn edge_case(name: &str, job: &PowerJob, gains: &[Vec<f32>], s: &PowerSettings, 
         let g64: Vec<f64> = g.iter().map(|&x| x as f64).collect();
         let (counts, want) = reference(s, &job, &g64);
         assert_eq!(run.counts[i], counts, "{name}: block counts");
-        let twin = twins::power_solve(&consts, g, &counts, job.blocks_per_model);
+        let twin = twins::power::power_solve(&consts, g, &counts, job.blocks_per_model);
         for m in 0..3 {
             let what = format!("{name}, realization {i}, scheme {m}");
             worst = worst.max(check_latency(run.latencies[i][m], want[m], tol, &what));
@@ -394,7 +398,7 @@ fn gpu_power_edge_cases() {
     // Just above E_min (near the Lambert-W branch point) and at/below it (outage).
     let g: Vec<f32> = vec![3e-4, 1e-3, 2e-2, 7e-5];
     let job = random_job(&mut rng, 4, 2, 9, 0, 1);
-    let counts = twins::weakest_counts(&g, &job.req_offsets, &job.req_devices);
+    let counts = twins::power::weakest_counts(&g, &job.req_offsets, &job.req_devices);
     let em = e_min(&settings(1.0, None), &g, &counts);
     for (excess, tol) in [(1e-1, 1e-4), (1e-2, 1e-4), (1e-3, 1e-4), (1e-4, 1e-3)] {
         let s = settings(em * (1.0 + excess), None);
@@ -515,7 +519,7 @@ fn gpu_greedy_matches_twin_and_cpu() {
             ChainOrder::Best => vec![ChainOrder::Paper, ChainOrder::MinLoss],
             o => vec![o],
         };
-        let table = twins::score_table(&lib);
+        let table = score_table(&lib);
         let (m, nb) = (lib.models(), lib.blocks());
         let phys: Vec<u32> = (0..m)
             .flat_map(|i| (0..nb).map(move |n| (i, n)))
@@ -537,11 +541,11 @@ fn gpu_greedy_matches_twin_and_cpu() {
                     ForeignPool::Library => mask.iter_mut().for_each(|x| *x = 1),
                     ForeignPool::Requested => devices.iter().for_each(|d| mask[d.task] = 1),
                 }
-                let chains: Vec<twins::ChainF32> = devices
+                let chains: Vec<twins::greedy::ChainF32> = devices
                     .iter()
                     .map(|d| {
                         let min_loss = order == ChainOrder::MinLoss;
-                        twins::candidate_scores(
+                        twins::greedy::candidate_scores(
                             &table,
                             m,
                             nb,
@@ -578,7 +582,7 @@ fn gpu_greedy_matches_twin_and_cpu() {
                     .into_iter()
                     .map(|k| k as u32)
                     .collect();
-                let twin = twins::greedy_overlap(&phys, nb, &chains, &visit);
+                let twin = twins::greedy::greedy_overlap(&phys, nb, &chains, &visit);
                 for (g, (assign, pick, new)) in run.trials[t].iter().zip(&twin) {
                     assert_eq!(
                         (&g.assign, g.pick, g.new_blocks),
@@ -621,7 +625,7 @@ fn lambert_w_f32_accuracy_table() {
         for s in 0..400 {
             let ln_q = ((d as f64 + s as f64 / 400.0) * std::f64::consts::LN_10) as f32;
             let q = (ln_q as f64).exp();
-            let w = twins::w_of_lnq(ln_q) as f64;
+            let w = twins::common::w_of_lnq(ln_q) as f64;
             let crate_w = lambert_w::lambert_w0((q - 1.0) / std::f64::consts::E) + 1.0;
             let ref_w = mba::power::lambert::w_of_q(q, ln_q as f64);
             e_crate = e_crate.max((w - crate_w).abs() / crate_w);

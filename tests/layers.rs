@@ -173,36 +173,46 @@ fn application_concerns_stay_in_the_application() {
     assert!(bad.is_empty(), "outside src/app:\n{}", bad.join("\n"));
 }
 
-/// Edges between the files of one folder module: `super::x` for a sibling file `x`. The folder's
-/// `mod.rs` is its front (it declares the types its files share and calls into them), so edges
-/// to and from it are not counted: only cycles among the files themselves are defects.
+/// Edges between the files of one folder module: `super::x` and `crate::<folder path>::x` for a
+/// sibling `x` (a file, or a folder with the files below it, test modules left out). The
+/// folder's `mod.rs` is its front (it declares the types its files share and calls into them),
+/// so edges to and from it are not counted: only cycles among the files themselves are defects.
 fn sibling_edges(dir: &Path) -> BTreeMap<String, BTreeSet<String>> {
+    let rel = dir.strip_prefix(src()).unwrap();
+    let path: Vec<String> = rel
+        .components()
+        .map(|c| c.as_os_str().to_string_lossy().into())
+        .collect();
+    let absolute = format!("crate::{}::", path.join("::"));
     let mut names = BTreeSet::new();
     for e in fs::read_dir(dir).unwrap() {
         let p = e.unwrap().path();
         let stem = p.file_stem().unwrap().to_string_lossy().to_string();
-        if p.is_dir() || p.extension().is_some_and(|x| x == "rs") {
+        if stem != "mod" && (p.is_dir() || p.extension().is_some_and(|x| x == "rs")) {
             names.insert(stem);
         }
     }
     let mut edges: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
     for name in &names {
-        let file = if dir.join(format!("{name}.rs")).is_file() {
-            dir.join(format!("{name}.rs"))
-        } else if dir.join(name).join("mod.rs").is_file() {
-            dir.join(name).join("mod.rs")
-        } else {
-            continue;
-        };
-        let text = code(&file);
-        let out = edges.entry(name.clone()).or_default();
-        if name == "mod" {
-            continue;
+        let mut files = Vec::new();
+        if dir.join(format!("{name}.rs")).is_file() {
+            files.push(dir.join(format!("{name}.rs")));
         }
-        for used in after(&text, "super::") {
-            if names.contains(&used) && used != *name && used != "mod" {
-                out.insert(used);
+        if dir.join(name).is_dir() {
+            rust_files(&dir.join(name), &mut files);
+        }
+        let out = edges.entry(name.clone()).or_default();
+        for f in files
+            .iter()
+            .filter(|f| f.file_name().is_some_and(|n| n != "tests.rs"))
+        {
+            let text = code(f);
+            let mut used = after(&text, &absolute);
+            let direct = f.parent() == Some(dir) || f.ends_with(format!("{name}/mod.rs"));
+            if direct {
+                used.extend(after(&text, "super::"));
             }
+            out.extend(used.into_iter().filter(|u| names.contains(u) && u != name));
         }
     }
     edges

@@ -1,15 +1,58 @@
-//! The wgpu device: adapter choice (hardware first; software only when forced), limits, and
-//! small helpers for storage buffers and readback.
+//! The wgpu device: adapter choice (hardware first; software only when forced), limits,
+//! small helpers for buffers, layouts and readback, and every error the GPU backend raises.
+
+use std::borrow::Borrow;
+use std::fmt::Display;
 
 use wgpu::util::DeviceExt;
 
-use crate::error::{GpuError, MbaError, Result};
+use super::layout::Binding;
+use crate::error::{CheckError, GpuError, MbaError, Result};
 
-fn readback(stage: &'static str, e: impl std::fmt::Display) -> MbaError {
+// Every `MbaError` of `src/gpu` is built by one of these, so the error type can change here alone.
+
+pub(crate) fn no_adapter(allow_software: bool) -> MbaError {
+    MbaError::Gpu(GpuError::NoAdapter(if allow_software {
+        "no wgpu adapter found (no Vulkan/Metal/DX12 driver; install mesa-vulkan-drivers for \
+         lavapipe)"
+            .into()
+    } else {
+        "no hardware GPU adapter found".into()
+    }))
+}
+
+pub(crate) fn request_device_failed(adapter: &str, e: impl Display) -> MbaError {
+    MbaError::Gpu(GpuError::Device {
+        adapter: adapter.into(),
+        reason: e.to_string(),
+    })
+}
+
+/// `stage` = `poll`, `map` or `mapped range`.
+pub(crate) fn readback_failed(stage: &'static str, e: impl Display) -> MbaError {
     MbaError::Gpu(GpuError::Readback {
         stage,
         reason: e.to_string(),
     })
+}
+
+/// A thread panicked while holding a kernel's cached buffers.
+pub(crate) fn poisoned() -> MbaError {
+    MbaError::Gpu(GpuError::Poisoned("kernel's cached buffers"))
+}
+
+pub(crate) fn malformed_job() -> MbaError {
+    MbaError::Gpu(GpuError::MalformedJob(
+        "empty offsets, or blocks without devices".into(),
+    ))
+}
+
+/// The f64 CPU greedy that redoes a trial the checker rejected failed itself.
+pub(crate) fn greedy_fallback_failed(source: CheckError) -> MbaError {
+    MbaError::Check {
+        method: "greedy",
+        source,
+    }
 }
 
 /// An open device and what the kernels need to know about it.
@@ -73,15 +116,7 @@ impl GpuContext {
         let adapter = adapters()
             .into_iter()
             .find(|a| allow_software || !is_software(&a.get_info()))
-            .ok_or_else(|| {
-                MbaError::Gpu(GpuError::NoAdapter(if allow_software {
-                    "no wgpu adapter found (no Vulkan/Metal/DX12 driver; install \
-                     mesa-vulkan-drivers for lavapipe)"
-                        .into()
-                } else {
-                    "no hardware GPU adapter found".into()
-                }))
-            })?;
+            .ok_or_else(|| no_adapter(allow_software))?;
         let info = adapter.get_info();
         let timestamps = adapter.features().contains(wgpu::Features::TIMESTAMP_QUERY);
         let limits = adapter.limits();
@@ -95,12 +130,7 @@ impl GpuContext {
             required_limits: limits.clone(),
             ..Default::default()
         }))
-        .map_err(|e| {
-            MbaError::Gpu(GpuError::Device {
-                adapter: info.name.clone(),
-                reason: e.to_string(),
-            })
-        })?;
+        .map_err(|e| request_device_failed(&info.name, e))?;
         Ok(GpuContext {
             info,
             device,
@@ -118,36 +148,46 @@ impl GpuContext {
             })
     }
 
-    /// A bind group layout of one uniform (binding 0) and `storage.len()` storage buffers
-    /// (bindings 1..), `true` = read-only.
-    pub fn layout(&self, storage: &[bool]) -> wgpu::BindGroupLayout {
-        let mut entries = vec![wgpu::BindGroupLayoutEntry {
-            binding: 0,
-            visibility: wgpu::ShaderStages::COMPUTE,
-            ty: wgpu::BindingType::Buffer {
-                ty: wgpu::BufferBindingType::Uniform,
-                has_dynamic_offset: false,
-                min_binding_size: None,
-            },
-            count: None,
-        }];
-        for (i, &read_only) in storage.iter().enumerate() {
-            entries.push(wgpu::BindGroupLayoutEntry {
-                binding: i as u32 + 1,
+    /// The bind group layout of a binding table (visible to compute only).
+    pub fn layout(&self, bindings: &[Binding]) -> wgpu::BindGroupLayout {
+        let entries: Vec<_> = bindings
+            .iter()
+            .map(|b| wgpu::BindGroupLayoutEntry {
+                binding: b.number,
                 visibility: wgpu::ShaderStages::COMPUTE,
                 ty: wgpu::BindingType::Buffer {
-                    ty: wgpu::BufferBindingType::Storage { read_only },
+                    ty: b.access.buffer_type(),
                     has_dynamic_offset: false,
                     min_binding_size: None,
                 },
                 count: None,
-            });
-        }
+            })
+            .collect();
         self.device
             .create_bind_group_layout(&wgpu::BindGroupLayoutDescriptor {
                 label: None,
                 entries: &entries,
             })
+    }
+
+    /// A bind group of whole buffers, each at its binding's number.
+    pub fn bind_group<'a, B: Borrow<wgpu::Buffer> + 'a>(
+        &self,
+        layout: &wgpu::BindGroupLayout,
+        buffers: impl IntoIterator<Item = (Binding, &'a B)>,
+    ) -> wgpu::BindGroup {
+        let entries: Vec<_> = buffers
+            .into_iter()
+            .map(|(b, buf)| wgpu::BindGroupEntry {
+                binding: b.number,
+                resource: buf.borrow().as_entire_binding(),
+            })
+            .collect();
+        self.device.create_bind_group(&wgpu::BindGroupDescriptor {
+            label: None,
+            layout,
+            entries: &entries,
+        })
     }
 
     pub fn pipeline(
@@ -188,6 +228,16 @@ impl GpuContext {
             })
     }
 
+    /// A uniform buffer of `size` bytes, written before each dispatch.
+    pub fn uniform(&self, size: u64) -> wgpu::Buffer {
+        self.device.create_buffer(&wgpu::BufferDescriptor {
+            label: None,
+            size,
+            usage: wgpu::BufferUsages::UNIFORM | wgpu::BufferUsages::COPY_DST,
+            mapped_at_creation: false,
+        })
+    }
+
     pub fn storage(&self, size: u64) -> wgpu::Buffer {
         self.device.create_buffer(&wgpu::BufferDescriptor {
             label: None,
@@ -220,13 +270,13 @@ impl GpuContext {
         });
         self.device
             .poll(wgpu::PollType::wait_indefinitely())
-            .map_err(|e| readback("poll", e))?;
+            .map_err(|e| readback_failed("poll", e))?;
         rx.recv()
-            .map_err(|e| readback("map", e))?
-            .map_err(|e| readback("map", e))?;
+            .map_err(|e| readback_failed("map", e))?
+            .map_err(|e| readback_failed("map", e))?;
         let bytes = slice
             .get_mapped_range()
-            .map_err(|e| readback("mapped range", e))?
+            .map_err(|e| readback_failed("mapped range", e))?
             .to_vec();
         buf.unmap();
         Ok(bytes)

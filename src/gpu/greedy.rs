@@ -1,47 +1,58 @@
 //! Host side of `shaders/greedy.wgsl`: chains for every (trial, device) in one dispatch, then one
 //! invocation per trial for the sequential union update; the CPU checks every result with
-//! [`Selection::verified`]. Library tables are uploaded once per library and reused.
+//! [`Selection::verified`]. The score table is uploaded once per library and reused.
 
 use std::sync::{Arc, Mutex};
 
 use bytemuck::{Pod, Zeroable};
 
 use super::GpuBackend;
-use super::context::GpuContext;
-use super::twins::{ChainF32, score_table};
-use crate::error::{GpuError, MbaError, Result};
+use super::context::{GpuContext, greedy_fallback_failed, poisoned};
+use super::layout::binding_set;
+use super::pack::{GreedyTables, score_table};
+use super::twins::greedy::ChainF32;
+use crate::error::Result;
 use crate::library::{Device, Instance, Library};
 use crate::selection::Selection;
-use crate::selection::greedy::{ChainOrder, ForeignPool, GreedyOptions, device_order, greedy};
+use crate::selection::greedy::{ChainOrder, GreedyOptions, greedy};
 
 pub const GREEDY_WGSL: &str = include_str!("../../shaders/greedy.wgsl");
 
+/// `GreedyParams` of `shaders/greedy.wgsl`, the uniform of both greedy kernels.
 #[repr(C)]
 #[derive(Clone, Copy, Pod, Zeroable, Debug)]
-struct GParams {
-    models: u32,
-    blocks: u32,
-    total_devices: u32,
-    trials: u32,
-    min_loss: u32,
-    words: u32,
-    x_stride: u32,
-    phys_off: u32,
-    trial_off: u32,
-    allowed_off: u32,
-    visit_off: u32,
-    rows_stride: u32,
-    pad: [u32; 4],
+pub(crate) struct GreedyParams {
+    pub models: u32,
+    pub blocks: u32,
+    pub total_devices: u32,
+    pub trials: u32,
+    pub min_loss: u32,
+    pub words: u32,
+    pub x_stride: u32,
+    pub phys_off: u32,
+    pub trial_off: u32,
+    pub allowed_off: u32,
+    pub visit_off: u32,
+    pub rows_stride: u32,
 }
 
-#[repr(C)]
-#[derive(Clone, Copy, Pod, Zeroable, Debug)]
-struct Dev {
-    task: u32,
-    qos: f32,
-    trial: u32,
-    pad: u32,
+binding_set! {
+    /// Group 0 of `shaders/greedy.wgsl`.
+    #[derive(Clone, Copy)]
+    pub(crate) struct GreedyBindings<T>, table GREEDY_BINDINGS {
+        0 => params: Uniform,
+        1 => scores_tin: Read,
+        2 => tab: Read,
+        3 => devs: Read,
+        4 => rows: ReadWrite,
+        5 => chain: ReadWrite,
+        6 => info: ReadWrite,
+        7 => sent: ReadWrite,
+    }
 }
+
+/// The `@compute` functions of `shaders/greedy.wgsl`.
+pub(crate) const GREEDY_ENTRY_POINTS: [&str; 2] = ["candidate_scores", "greedy_overlap"];
 
 /// One device's kernel output.
 #[derive(Debug, Clone, PartialEq)]
@@ -60,31 +71,22 @@ pub struct GreedyRun {
 
 pub struct GreedyKernels {
     layout: wgpu::BindGroupLayout,
-    cand: wgpu::ComputePipeline,
-    overlap: wgpu::ComputePipeline,
+    candidate_scores: wgpu::ComputePipeline,
+    greedy_overlap: wgpu::ComputePipeline,
     /// The score table of the last library, reused across calls; holding the `Arc` keeps the
     /// pointer comparison sound (the address cannot be reused while we hold it).
     table: Mutex<Option<(Arc<Library>, wgpu::Buffer)>>,
 }
 
-/// The foreign-model mask of one trial (1 = may lend blocks; the kernel excludes the device's
-/// own task), as `foreign_models`.
-fn allowed_mask(inst: &Instance, pool: ForeignPool) -> Vec<u32> {
-    let mut mask = vec![0u32; inst.library.models()];
-    match pool {
-        ForeignPool::Library => mask.iter_mut().for_each(|x| *x = 1),
-        ForeignPool::Requested => inst.devices.iter().for_each(|d| mask[d.task] = 1),
-    }
-    mask
-}
-
 impl GreedyKernels {
     pub fn new(ctx: &GpuContext) -> Self {
         let module = ctx.shader("greedy", GREEDY_WGSL);
-        let layout = ctx.layout(&[true, true, true, false, false, false, false]);
+        let layout = ctx.layout(GREEDY_BINDINGS);
+        let [candidate_scores, greedy_overlap] =
+            GREEDY_ENTRY_POINTS.map(|entry| ctx.pipeline(&layout, &module, entry));
         GreedyKernels {
-            cand: ctx.pipeline(&layout, &module, "candidate_scores"),
-            overlap: ctx.pipeline(&layout, &module, "greedy_overlap"),
+            candidate_scores,
+            greedy_overlap,
             layout,
             table: Mutex::new(None),
         }
@@ -98,7 +100,8 @@ impl GreedyKernels {
         trials: &[Vec<Device>],
         opts: &GreedyOptions,
     ) -> Result<GreedyRun> {
-        let (m, nb) = (library.models(), library.blocks());
+        let nb = library.blocks();
+        // Bytes per device over rows, chain and info: the chunks stay under the binding limit.
         let per_dev = (4 * nb + nb + 1 + 4) as u64 * 4;
         let max_devs = (ctx.max_binding() / per_dev).clamp(1, 1 << 20) as usize;
         let mut run = GreedyRun::default();
@@ -111,158 +114,157 @@ impl GreedyKernels {
                 end += 1;
             }
             run.trials
-                .extend(self.chunk(ctx, library, &trials[start..end], opts, m, nb)?);
+                .extend(self.chunk(ctx, library, &trials[start..end], opts)?);
             start = end;
         }
         Ok(run)
     }
 
+    /// The score table of `library` on the device, uploaded when the library changes.
+    fn scores(&self, ctx: &GpuContext, library: &Arc<Library>) -> Result<wgpu::Buffer> {
+        let mut table = self.table.lock().map_err(|_| poisoned())?;
+        if table.as_ref().is_none_or(|(l, _)| !Arc::ptr_eq(l, library)) {
+            let buf = ctx.storage_init(bytemuck::cast_slice(&score_table(library)));
+            *table = Some((library.clone(), buf));
+        }
+        Ok(table.as_ref().expect("just set").1.clone())
+    }
+
+    /// Both kernels on one chunk of trials: `candidate_scores` over the devices, then
+    /// `greedy_overlap` over the trials, each with its own `x_stride`.
     fn chunk(
         &self,
         ctx: &GpuContext,
         library: &Arc<Library>,
         trials: &[Vec<Device>],
         opts: &GreedyOptions,
-        m: usize,
-        nb: usize,
     ) -> Result<Vec<Vec<DeviceResult>>> {
-        let phys: Vec<u32> = (0..m)
-            .flat_map(|i| (0..nb).map(move |n| (i, n)))
-            .map(|(i, n)| library.physical(i, n) as u32)
-            .collect();
-        let mut trial_tab = Vec::new();
-        let mut allowed = Vec::new();
-        let mut visit = Vec::new();
-        let mut devs = Vec::new();
-        for (tr, devices) in trials.iter().enumerate() {
-            let inst = Instance {
-                library: library.clone(),
-                devices: devices.clone(),
-            };
-            trial_tab.extend([devs.len() as u32, devices.len() as u32, 0, 0]);
-            allowed.extend(allowed_mask(&inst, opts.foreign));
-            visit.extend(
-                device_order(&inst, opts.device_order)
-                    .into_iter()
-                    .map(|k| k as u32),
-            );
-            devs.extend(devices.iter().map(|d| Dev {
-                task: d.task as u32,
-                qos: d.qos as f32,
-                trial: tr as u32,
-                pad: 0,
-            }));
-        }
-        let mut tab = phys;
-        let trial_off = tab.len() as u32;
-        tab.extend(trial_tab);
-        let allowed_off = tab.len() as u32;
-        tab.extend(allowed);
-        let visit_off = tab.len() as u32;
-        tab.extend(visit);
-        let words = (m * nb).div_ceil(32) as u32;
-        let d = devs.len() as u64;
-        let t = trials.len() as u64;
-        let (dx, dy, dstride) = ctx.grid(d as u32);
-        let (tx, ty, tstride) = ctx.grid(t as u32);
-        let mut params = GParams {
-            models: m as u32,
-            blocks: nb as u32,
-            total_devices: d as u32,
-            trials: t as u32,
-            min_loss: (opts.chain_order == ChainOrder::MinLoss) as u32,
-            words,
-            x_stride: dstride,
-            phys_off: 0,
-            trial_off,
-            allowed_off,
-            visit_off,
-            rows_stride: 4 * nb as u32,
-            pad: [0; 4],
+        let tables = GreedyTables::new(library, trials, opts);
+        let (d, t) = (tables.devs.len() as u32, trials.len() as u32);
+        let (dx, dy, d_stride) = ctx.grid(d);
+        let (tx, ty, t_stride) = ctx.grid(t);
+        let params = params(library, &tables, t, opts.chain_order, d_stride);
+        let per_device_params = uniform(ctx, &params);
+        let per_trial_params = uniform(
+            ctx,
+            &GreedyParams {
+                x_stride: t_stride,
+                ..params
+            },
+        );
+        let scores = self.scores(ctx, library)?;
+        let out = Outputs::of(d as u64, library.blocks() as u64);
+        let buffers = GreedyBindings {
+            params: &per_device_params,
+            scores_tin: &scores,
+            tab: &ctx.storage_init(bytemuck::cast_slice(&tables.tab)),
+            devs: &ctx.storage_init(bytemuck::cast_slice(&tables.devs)),
+            rows: &ctx.storage(out.rows),
+            chain: &ctx.storage(out.chain),
+            info: &ctx.storage(out.info),
+            sent: &ctx.storage(t as u64 * params.words as u64 * 4),
         };
-        let mut table = self
-            .table
-            .lock()
-            .map_err(|_| MbaError::Gpu(GpuError::Poisoned("score table")))?;
-        if table.as_ref().is_none_or(|(l, _)| !Arc::ptr_eq(l, library)) {
-            *table = Some((
-                library.clone(),
-                ctx.storage_init(bytemuck::cast_slice(&score_table(library))),
-            ));
-        }
-        let scores = &table.as_ref().expect("just set").1;
-        let uniform = |p: &GParams| {
-            let b = ctx.device.create_buffer(&wgpu::BufferDescriptor {
-                label: None,
-                size: std::mem::size_of::<GParams>() as u64,
-                usage: wgpu::BufferUsages::UNIFORM | wgpu::BufferUsages::COPY_DST,
-                mapped_at_creation: false,
-            });
-            ctx.queue.write_buffer(&b, 0, bytemuck::bytes_of(p));
-            b
+        let per_trial = GreedyBindings {
+            params: &per_trial_params,
+            ..buffers
         };
-        let u1 = uniform(&params);
-        params.x_stride = tstride;
-        let u2 = uniform(&params);
-        let tab_b = ctx.storage_init(bytemuck::cast_slice(&tab));
-        let devs_b = ctx.storage_init(bytemuck::cast_slice(&devs));
-        let rows_b = ctx.storage(d * 4 * nb as u64 * 4);
-        let chain_b = ctx.storage(d * (nb as u64 + 1) * 4);
-        let info_b = ctx.storage(d * 16);
-        let sent_b = ctx.storage(t * words as u64 * 4);
-        let bind = |u: &wgpu::Buffer| {
-            ctx.device.create_bind_group(&wgpu::BindGroupDescriptor {
-                label: None,
-                layout: &self.layout,
-                entries: &[
-                    u, scores, &tab_b, &devs_b, &rows_b, &chain_b, &info_b, &sent_b,
-                ]
-                .iter()
-                .enumerate()
-                .map(|(i, b)| wgpu::BindGroupEntry {
-                    binding: i as u32,
-                    resource: b.as_entire_binding(),
-                })
-                .collect::<Vec<_>>(),
-            })
-        };
-        let (g1, g2) = (bind(&u1), bind(&u2));
-        let sizes = [d * 4 * nb as u64 * 4, d * (nb as u64 + 1) * 4, d * 16];
-        let read = ctx.readback(sizes.iter().sum());
+        let per_device = ctx.bind_group(&self.layout, buffers.iter());
+        let per_trial = ctx.bind_group(&self.layout, per_trial.iter());
+        let staging = ctx.readback(out.total());
         let mut enc = ctx.device.create_command_encoder(&Default::default());
         {
             let mut pass = enc.begin_compute_pass(&Default::default());
-            pass.set_pipeline(&self.cand);
-            pass.set_bind_group(0, &g1, &[]);
+            pass.set_pipeline(&self.candidate_scores);
+            pass.set_bind_group(0, &per_device, &[]);
             pass.dispatch_workgroups(dx, dy, 1);
-            pass.set_pipeline(&self.overlap);
-            pass.set_bind_group(0, &g2, &[]);
+            pass.set_pipeline(&self.greedy_overlap);
+            pass.set_bind_group(0, &per_trial, &[]);
             pass.dispatch_workgroups(tx, ty, 1);
         }
-        enc.copy_buffer_to_buffer(&rows_b, 0, &read, 0, sizes[0]);
-        enc.copy_buffer_to_buffer(&chain_b, 0, &read, sizes[0], sizes[1]);
-        enc.copy_buffer_to_buffer(&info_b, 0, &read, sizes[0] + sizes[1], sizes[2]);
+        enc.copy_buffer_to_buffer(buffers.rows, 0, &staging, 0, out.rows);
+        enc.copy_buffer_to_buffer(buffers.chain, 0, &staging, out.rows, out.chain);
+        enc.copy_buffer_to_buffer(buffers.info, 0, &staging, out.rows + out.chain, out.info);
         ctx.queue.submit([enc.finish()]);
-        let bytes = ctx.read(&read, sizes.iter().sum())?;
-        let rows: Vec<u32> = bytemuck::pod_collect_to_vec(&bytes[..sizes[0] as usize]);
-        let chain: Vec<f32> =
-            bytemuck::pod_collect_to_vec(&bytes[sizes[0] as usize..(sizes[0] + sizes[1]) as usize]);
-        let info: Vec<u32> = bytemuck::pod_collect_to_vec(&bytes[(sizes[0] + sizes[1]) as usize..]);
+        let bytes = ctx.read(&staging, out.total())?;
+        Ok(out.unpack(&bytes, trials, library.blocks()))
+    }
+}
+
+fn params(
+    library: &Library,
+    tables: &GreedyTables,
+    trials: u32,
+    order: ChainOrder,
+    x_stride: u32,
+) -> GreedyParams {
+    let (m, nb) = (library.models(), library.blocks());
+    GreedyParams {
+        models: m as u32,
+        blocks: nb as u32,
+        total_devices: tables.devs.len() as u32,
+        trials,
+        min_loss: (order == ChainOrder::MinLoss) as u32,
+        // u32 words of one trial's bitset of sent physical blocks.
+        words: (m * nb).div_ceil(32) as u32,
+        x_stride,
+        phys_off: 0,
+        trial_off: tables.trial_off,
+        allowed_off: tables.allowed_off,
+        visit_off: tables.visit_off,
+        rows_stride: 4 * nb as u32,
+    }
+}
+
+fn uniform(ctx: &GpuContext, params: &GreedyParams) -> wgpu::Buffer {
+    let b = ctx.uniform(std::mem::size_of::<GreedyParams>() as u64);
+    ctx.queue.write_buffer(&b, 0, bytemuck::bytes_of(params));
+    b
+}
+
+/// Byte sizes of the outputs, copied one after another into one staging buffer.
+struct Outputs {
+    /// Per device `[seed | foreign | order | assign]`, `N` u32 each.
+    rows: u64,
+    /// Per device the `N + 1` chain scores.
+    chain: u64,
+    /// Per device `(chain length, pick, new blocks, -)`.
+    info: u64,
+}
+
+impl Outputs {
+    fn of(devices: u64, nb: u64) -> Self {
+        Outputs {
+            rows: devices * 4 * nb * 4,
+            chain: devices * (nb + 1) * 4,
+            info: devices * 16,
+        }
+    }
+
+    fn total(&self) -> u64 {
+        self.rows + self.chain + self.info
+    }
+
+    /// The staging bytes as results per trial, per device.
+    fn unpack(&self, bytes: &[u8], trials: &[Vec<Device>], nb: usize) -> Vec<Vec<DeviceResult>> {
+        let (r, c) = (self.rows as usize, self.chain as usize);
+        let rows: Vec<u32> = bytemuck::pod_collect_to_vec(&bytes[..r]);
+        let chain: Vec<f32> = bytemuck::pod_collect_to_vec(&bytes[r..r + c]);
+        let info: Vec<u32> = bytemuck::pod_collect_to_vec(&bytes[r + c..]);
         let mut out = Vec::with_capacity(trials.len());
         let mut g = 0usize;
         for devices in trials {
             let mut res = Vec::with_capacity(devices.len());
             for _ in devices {
-                let r = &rows[g * 4 * nb..(g + 1) * 4 * nb];
+                let row = &rows[g * 4 * nb..(g + 1) * 4 * nb];
                 let len = info[4 * g] as usize;
                 res.push(DeviceResult {
                     chain: ChainF32 {
-                        seed: r[..nb].to_vec(),
-                        foreign: r[nb..2 * nb].to_vec(),
-                        order: r[2 * nb..3 * nb].to_vec(),
+                        seed: row[..nb].to_vec(),
+                        foreign: row[nb..2 * nb].to_vec(),
+                        order: row[2 * nb..3 * nb].to_vec(),
                         scores: chain[g * (nb + 1)..][..len.min(nb + 1)].to_vec(),
                     },
-                    assign: r[3 * nb..].to_vec(),
+                    assign: row[3 * nb..].to_vec(),
                     pick: info[4 * g + 1],
                     new_blocks: info[4 * g + 2],
                 });
@@ -270,7 +272,7 @@ impl GreedyKernels {
             }
             out.push(res);
         }
-        Ok(out)
+        out
     }
 }
 
@@ -299,10 +301,7 @@ fn selections(
                 backend.note_fallback();
                 greedy(&inst, opts)
                     .map(|r| r.selection)
-                    .map_err(|source| MbaError::Check {
-                        method: "greedy",
-                        source,
-                    })
+                    .map_err(greedy_fallback_failed)
             })
         })
         .collect()

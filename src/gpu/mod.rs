@@ -1,9 +1,12 @@
-//! The wgpu backend (SPEC §8): WGSL kernels in `shaders/`, f32, batched over thousands of
-//! realizations and trials; every kernel has an f32 CPU twin in [`twins`] and is tested against
-//! it and against the f64 reference (`tests/gpu.rs`).
+//! The wgpu backend (`docs/performance.md`): WGSL kernels in `shaders/`, f32, batched over
+//! thousands of realizations and trials. Every kernel has an f32 CPU twin in [`twins`] and is
+//! tested against it and against the f64 reference (`tests/gpu.rs`); [`layout`] holds the host's
+//! view of the kernels' bindings and structs to the WGSL.
 
 pub mod context;
 pub mod greedy;
+pub mod layout;
+pub mod pack;
 pub mod power;
 pub mod twins;
 
@@ -60,7 +63,7 @@ impl GpuBackend {
         gains_in: Option<&[Vec<f32>]>,
         debug: bool,
     ) -> Result<power::PowerRun> {
-        let consts = twins::PowerConsts::new(
+        let consts = twins::power::PowerConsts::new(
             &settings.link,
             settings.path_loss,
             settings.constant_power_w,
@@ -104,9 +107,9 @@ impl Backend for GpuBackend {
             .latencies
             .iter()
             .map(|l| Outcome {
-                mba: twins::latency_f64(l[0]),
-                constant: twins::latency_f64(l[1]),
-                unicast: twins::latency_f64(l[2]),
+                mba: power::latency_f64(l[0]),
+                constant: power::latency_f64(l[1]),
+                unicast: power::latency_f64(l[2]),
             })
             .collect())
     }

@@ -1,52 +1,63 @@
-//! Host side of `shaders/power.wgsl`: realizations of many jobs in chunks under the adapter's
-//! limits; per chunk one upload, three dispatches in one pass, one readback of 3 f32 per
-//! realization. Pipelines are built once; buffers grow on demand and are reused.
+//! Host side of `shaders/power.wgsl`: the realizations of many jobs in chunks under the adapter's
+//! limits; per chunk one upload, up to three dispatches in one pass and one readback of 3 f32
+//! per realization. Pipelines are built once; buffers grow on demand and are reused.
 
 use std::sync::Mutex;
 
 use bytemuck::{Pod, Zeroable};
 
-use super::context::GpuContext;
-use super::twins::{PowerConsts, key_words};
+use super::context::{GpuContext, poisoned};
+use super::layout::{Access, binding_set};
+use super::pack::{PowerCsr, Segment, chunk_pieces, gain_rows, segments};
+use super::twins::power::PowerConsts;
 use crate::backend::PowerJob;
-use crate::channel::{Purpose, stream_key};
-use crate::error::{GpuError, MbaError, Result};
+use crate::error::Result;
 
 pub const POWER_WGSL: &str = concat!(
     include_str!("../../shaders/common.wgsl"),
     include_str!("../../shaders/power.wgsl")
 );
 
+/// `PowerParams` of `shaders/power.wgsl`, the uniform of every power kernel.
 #[repr(C)]
 #[derive(Clone, Copy, Pod, Zeroable, Debug)]
-struct Params {
-    total: u32,
-    n_segments: u32,
-    kstride: u32,
-    fixed_mode: u32,
-    c: f32,
-    n0: f32,
-    energy: f32,
-    path_loss: f32,
-    fixed_power: f32,
-    x_stride: u32,
-    budget: f32,
-    pad: u32,
+pub(crate) struct PowerParams {
+    pub total: u32,
+    pub n_segments: u32,
+    pub kstride: u32,
+    pub fixed_mode: u32,
+    pub c: f32,
+    pub n0: f32,
+    pub energy: f32,
+    pub path_loss: f32,
+    pub fixed_power: f32,
+    pub x_stride: u32,
+    pub budget: f32,
+    /// To 48 bytes, a multiple of 16 as uniforms want.
+    pub pad: u32,
 }
 
-#[repr(C)]
-#[derive(Clone, Copy, Pod, Zeroable, Debug)]
-struct Segment {
-    key: [u32; 8],
-    stream_lo: u32,
-    stream_hi: u32,
-    devices: u32,
-    block_start: u32,
-    n_blocks: u32,
-    per_model: u32,
-    start: u32,
-    count: u32,
+binding_set! {
+    /// Group 0 of `shaders/power.wgsl`: the buffers, or their sizes in bytes.
+    #[derive(Clone, Copy, Debug)]
+    pub(crate) struct PowerBindings<T>, table POWER_BINDINGS {
+        0 => params: Uniform,
+        1 => segs: Read,
+        2 => req_offsets: Read,
+        3 => req_devices: Read,
+        4 => gains: ReadWrite,
+        5 => counts: ReadWrite,
+        6 => outs: ReadWrite,
+    }
 }
+
+/// The `@compute` functions of `shaders/power.wgsl`.
+pub(crate) const POWER_ENTRY_POINTS: [&str; 4] = [
+    "draw_gains",
+    "weakest_counts",
+    "power_solve",
+    "chacha_words",
+];
 
 /// What a power run reads back.
 #[derive(Debug, Clone, Default)]
@@ -60,17 +71,9 @@ pub struct PowerRun {
     pub kernel_ns: Option<f64>,
 }
 
-struct Buffers {
-    uniform: wgpu::Buffer,
-    segs: wgpu::Buffer,
-    offsets: wgpu::Buffer,
-    devices: wgpu::Buffer,
-    gains: wgpu::Buffer,
-    counts: wgpu::Buffer,
-    outs: wgpu::Buffer,
-    read: wgpu::Buffer,
-    sizes: [u64; 6],
-    query: Option<(wgpu::QuerySet, wgpu::Buffer, wgpu::Buffer)>,
+/// A kernel latency in the f64 convention: `OUTAGE` becomes infinity.
+pub fn latency_f64(x: f32) -> f64 {
+    if x < 0.0 { f64::INFINITY } else { x as f64 }
 }
 
 /// Which kernels a run dispatches.
@@ -83,34 +86,75 @@ enum Stages {
     Words,
 }
 
+/// One run: what every chunk shares.
+struct Request<'a> {
+    consts: &'a PowerConsts,
+    jobs: &'a [PowerJob],
+    /// Replaces the ChaCha draws: one `K`-vector per realization, in job then realization order.
+    gains_in: Option<&'a [Vec<f32>]>,
+    /// Also read back gains and counts.
+    debug: bool,
+    stages: Stages,
+    /// u32 per realization in the gains and counts rows: the largest `K`, or the words asked for.
+    kstride: u64,
+    /// Realizations per chunk, [`chunk_size`] but in tests.
+    chunk: u64,
+}
+
+/// One chunk's inputs.
+struct Chunk {
+    segs: Vec<Segment>,
+    /// Realizations in the chunk.
+    total: u64,
+    /// `Request::gains_in` of these realizations as rows of `kstride`.
+    gains: Option<Vec<f32>>,
+}
+
+/// Timestamps of the start and end of the pass, resolved and copied out for mapping.
+struct Timestamps {
+    set: wgpu::QuerySet,
+    resolve: wgpu::Buffer,
+    staging: wgpu::Buffer,
+}
+
+/// The buffers of the largest chunk so far, reused while they are large enough.
+struct Buffers {
+    bound: PowerBindings<wgpu::Buffer>,
+    sizes: PowerBindings<u64>,
+    /// Mapped for reading: `outs`, and with `debug` `gains` then `counts`.
+    staging: wgpu::Buffer,
+    timestamps: Option<Timestamps>,
+}
+
+struct Pipelines {
+    draw_gains: wgpu::ComputePipeline,
+    weakest_counts: wgpu::ComputePipeline,
+    power_solve: wgpu::ComputePipeline,
+    chacha_words: wgpu::ComputePipeline,
+}
+
 pub struct PowerKernels {
     layout: wgpu::BindGroupLayout,
-    draw: wgpu::ComputePipeline,
-    weakest: wgpu::ComputePipeline,
-    solve: wgpu::ComputePipeline,
-    words: wgpu::ComputePipeline,
+    pipelines: Pipelines,
     buffers: Mutex<Option<Buffers>>,
 }
 
 impl PowerKernels {
     pub fn new(ctx: &GpuContext) -> Self {
         let module = ctx.shader("power", POWER_WGSL);
-        let layout = ctx.layout(&[true, true, true, false, false, false]);
+        let layout = ctx.layout(POWER_BINDINGS);
+        let [draw_gains, weakest_counts, power_solve, chacha_words] =
+            POWER_ENTRY_POINTS.map(|entry| ctx.pipeline(&layout, &module, entry));
         PowerKernels {
-            draw: ctx.pipeline(&layout, &module, "draw_gains"),
-            weakest: ctx.pipeline(&layout, &module, "weakest_counts"),
-            solve: ctx.pipeline(&layout, &module, "power_solve"),
-            words: ctx.pipeline(&layout, &module, "chacha_words"),
+            pipelines: Pipelines {
+                draw_gains,
+                weakest_counts,
+                power_solve,
+                chacha_words,
+            },
             layout,
             buffers: Mutex::new(None),
         }
-    }
-
-    /// Realizations per chunk: buffers under the binding limit, a grid under the dispatch limit.
-    fn chunk_size(ctx: &GpuContext, kstride: u64) -> u64 {
-        let by_mem = ctx.max_binding() / (4 * kstride.max(3));
-        let d = ctx.limits.max_compute_workgroups_per_dimension as u64;
-        by_mem.min(64 * d * d).clamp(1, 1 << 22)
     }
 
     /// Run every realization of `jobs`. `gains_in` replaces the ChaCha draws (one `K`-vector per
@@ -123,12 +167,20 @@ impl PowerKernels {
         gains_in: Option<&[Vec<f32>]>,
         debug: bool,
     ) -> Result<PowerRun> {
-        let stages = if gains_in.is_some() {
-            Stages::GainsGiven
-        } else {
-            Stages::All
+        let kstride = jobs.iter().map(|j| j.devices).max().unwrap_or(1).max(1) as u64;
+        let request = Request {
+            consts,
+            jobs,
+            gains_in,
+            debug,
+            stages: match gains_in {
+                Some(_) => Stages::GainsGiven,
+                None => Stages::All,
+            },
+            kstride,
+            chunk: chunk_size(ctx, kstride),
         };
-        self.run_stages(ctx, consts, jobs, gains_in, debug, stages, None)
+        self.run_request(ctx, &request)
     }
 
     /// The first `words` u32 of every realization's ChaCha8 stream, per realization.
@@ -138,6 +190,7 @@ impl PowerKernels {
         jobs: &[PowerJob],
         words: u32,
     ) -> Result<Vec<Vec<u32>>> {
+        // The generator reads no constants; any finite ones do.
         let consts = PowerConsts {
             c: 1.0,
             n0: 1.0,
@@ -146,7 +199,16 @@ impl PowerKernels {
             fixed_power: None,
             budget: 1.0,
         };
-        let run = self.run_stages(ctx, &consts, jobs, None, true, Stages::Words, Some(words))?;
+        let request = Request {
+            consts: &consts,
+            jobs,
+            gains_in: None,
+            debug: true,
+            stages: Stages::Words,
+            kstride: words.max(1) as u64,
+            chunk: chunk_size(ctx, words.max(1) as u64),
+        };
+        let run = self.run_request(ctx, &request)?;
         Ok(run
             .gains
             .iter()
@@ -154,274 +216,355 @@ impl PowerKernels {
             .collect())
     }
 
-    #[allow(clippy::too_many_arguments)]
-    fn run_stages(
-        &self,
-        ctx: &GpuContext,
-        consts: &PowerConsts,
-        jobs: &[PowerJob],
-        gains_in: Option<&[Vec<f32>]>,
-        debug: bool,
-        stages: Stages,
-        width: Option<u32>,
-    ) -> Result<PowerRun> {
-        // All jobs' CSR once, offsets rebased into the concatenated device list.
-        let mut offsets: Vec<u32> = Vec::new();
-        let mut devices: Vec<u32> = Vec::new();
-        let mut block_start = Vec::with_capacity(jobs.len());
-        for job in jobs {
-            if job.req_offsets.is_empty() || (job.devices == 0 && job.num_blocks() > 0) {
-                return Err(MbaError::Gpu(GpuError::MalformedJob(
-                    "empty offsets, or blocks without devices".into(),
-                )));
-            }
-            block_start.push(offsets.len() as u32);
-            let base = devices.len() as u32;
-            offsets.extend(job.req_offsets.iter().map(|&o| o + base));
-            devices.extend(&job.req_devices);
-        }
-        let kstride = width
-            .unwrap_or_else(|| jobs.iter().map(|j| j.devices).max().unwrap_or(1))
-            .max(1) as u64;
-        let chunk = Self::chunk_size(ctx, kstride);
-        // (job, first local realization, count) pieces, cut into chunks.
-        let mut chunks: Vec<Vec<(usize, u64, u64)>> = vec![Vec::new()];
-        let mut filled = 0u64;
-        for (j, job) in jobs.iter().enumerate() {
-            let mut r = 0;
-            while r < job.realizations {
-                if filled == chunk {
-                    chunks.push(Vec::new());
-                    filled = 0;
-                }
-                let n = (job.realizations - r).min(chunk - filled);
-                chunks.last_mut().expect("non-empty").push((j, r, n));
-                filled += n;
-                r += n;
-            }
-        }
+    fn run_request(&self, ctx: &GpuContext, req: &Request) -> Result<PowerRun> {
+        let csr = PowerCsr::new(req.jobs)?;
         let mut run = PowerRun {
             kernel_ns: ctx.timestamps.then_some(0.0),
             ..Default::default()
         };
         let mut gains_pos = 0usize;
-        for pieces in &chunks {
-            let total: u64 = pieces.iter().map(|p| p.2).sum();
+        for pieces in chunk_pieces(req.jobs, req.chunk) {
+            let total: u64 = pieces.iter().map(|p| p.count).sum();
             if total == 0 {
                 continue;
             }
-            let mut segs = Vec::with_capacity(pieces.len());
-            let mut start = 0u32;
-            for &(j, r, n) in pieces {
-                let job = &jobs[j];
-                let stream = job.first_realization + r;
-                segs.push(Segment {
-                    key: key_words(&stream_key(
-                        job.seed,
-                        job.point,
-                        job.trial,
-                        Purpose::Channel,
-                    )),
-                    stream_lo: stream as u32,
-                    stream_hi: (stream >> 32) as u32,
-                    devices: job.devices,
-                    block_start: block_start[j],
-                    n_blocks: job.num_blocks() as u32,
-                    per_model: job.blocks_per_model,
-                    start,
-                    count: n as u32,
-                });
-                start += n as u32;
-            }
-            let input = gains_in.map(|g| {
-                let mut flat = vec![0f32; (total * kstride) as usize];
-                for (i, row) in g[gains_pos..gains_pos + total as usize].iter().enumerate() {
-                    flat[i * kstride as usize..][..row.len()].copy_from_slice(row);
-                }
-                flat
+            let gains = req.gains_in.map(|g| {
+                gain_rows(
+                    &g[gains_pos..gains_pos + total as usize],
+                    req.kstride as usize,
+                )
             });
             gains_pos += total as usize;
-            self.chunk(
-                ctx, consts, &segs, &offsets, &devices, total, kstride, input, debug, stages,
-                &mut run,
-            )?;
+            let chunk = Chunk {
+                segs: segments(req.jobs, &csr, &pieces),
+                total,
+                gains,
+            };
+            self.chunk(ctx, req, &csr, &chunk, &mut run)?;
         }
         Ok(run)
     }
 
-    #[allow(clippy::too_many_arguments)]
+    /// Upload, dispatch and read back one chunk, appending to `run`.
     fn chunk(
         &self,
         ctx: &GpuContext,
-        consts: &PowerConsts,
-        segs: &[Segment],
-        offsets: &[u32],
-        devices: &[u32],
-        total: u64,
-        kstride: u64,
-        gains_in: Option<Vec<f32>>,
-        debug: bool,
-        stages: Stages,
+        req: &Request,
+        csr: &PowerCsr,
+        chunk: &Chunk,
         run: &mut PowerRun,
     ) -> Result<()> {
-        let (gx, gy, x_stride) = ctx.grid(total as u32);
-        let params = Params {
-            total: total as u32,
-            n_segments: segs.len() as u32,
-            kstride: kstride as u32,
-            fixed_mode: consts.fixed_power.is_some() as u32,
-            c: consts.c,
-            n0: consts.n0,
-            energy: consts.energy,
-            path_loss: consts.path_loss,
-            fixed_power: consts.fixed_power.unwrap_or(0.0),
-            x_stride,
-            budget: consts.budget,
-            pad: 0,
+        let (gx, gy, x_stride) = ctx.grid(chunk.total as u32);
+        let mut cache = self.buffers.lock().map_err(|_| poisoned())?;
+        let sizes = buffer_sizes(csr, chunk, req.kstride);
+        let dev = OnDevice {
+            ctx,
+            buffers: Buffers::fit(&mut cache, ctx, sizes),
+            sizes,
         };
-        let sizes = [
-            std::mem::size_of_val(segs) as u64,
-            (offsets.len() * 4) as u64,
-            (devices.len() * 4) as u64,
-            total * kstride * 4,
-            total * kstride * 4,
-            total * 12,
-        ];
-        let mut guard = self
-            .buffers
-            .lock()
-            .map_err(|_| MbaError::Gpu(GpuError::Poisoned("power buffers")))?;
-        if guard
-            .as_ref()
-            .is_none_or(|b| b.sizes.iter().zip(&sizes).any(|(have, need)| have < need))
-        {
-            let grow = |i: usize| {
-                let old = guard.as_ref().map_or(0, |b| b.sizes[i]);
-                sizes[i].max(old).max(16)
-            };
-            let sz = [grow(0), grow(1), grow(2), grow(3), grow(4), grow(5)];
-            let query = ctx.timestamps.then(|| {
-                (
-                    ctx.device.create_query_set(&wgpu::QuerySetDescriptor {
-                        label: None,
-                        ty: wgpu::QueryType::Timestamp,
-                        count: 2,
-                    }),
-                    ctx.device.create_buffer(&wgpu::BufferDescriptor {
-                        label: None,
-                        size: 16,
-                        usage: wgpu::BufferUsages::QUERY_RESOLVE | wgpu::BufferUsages::COPY_SRC,
-                        mapped_at_creation: false,
-                    }),
-                    ctx.readback(16),
-                )
-            });
-            *guard = Some(Buffers {
-                uniform: ctx.device.create_buffer(&wgpu::BufferDescriptor {
-                    label: None,
-                    size: std::mem::size_of::<Params>() as u64,
-                    usage: wgpu::BufferUsages::UNIFORM | wgpu::BufferUsages::COPY_DST,
-                    mapped_at_creation: false,
-                }),
-                segs: ctx.storage(sz[0]),
-                offsets: ctx.storage(sz[1]),
-                devices: ctx.storage(sz[2]),
-                gains: ctx.storage(sz[3]),
-                counts: ctx.storage(sz[4]),
-                outs: ctx.storage(sz[5]),
-                read: ctx.readback(sz[3].max(sz[5])),
-                sizes: sz,
-                query,
-            });
+        dev.upload(&params(req, chunk, x_stride), chunk, csr);
+        dev.dispatch(self, req.stages, (gx, gy));
+        dev.read_latencies(run)?;
+        dev.read_kernel_time(run)?;
+        if req.debug {
+            let rows = rows_of(req, chunk);
+            run.gains
+                .extend(dev.read_rows(&dev.buffers.bound.gains, &rows)?);
+            run.counts
+                .extend(dev.read_rows(&dev.buffers.bound.counts, &rows)?);
         }
-        let b = guard.as_ref().expect("just built");
-        let q = &ctx.queue;
-        q.write_buffer(&b.uniform, 0, bytemuck::bytes_of(&params));
-        q.write_buffer(&b.segs, 0, bytemuck::cast_slice(segs));
-        if !offsets.is_empty() {
-            q.write_buffer(&b.offsets, 0, bytemuck::cast_slice(offsets));
+        Ok(())
+    }
+
+    /// The kernels of `stages`, in order.
+    fn kernels(&self, stages: Stages) -> Vec<&wgpu::ComputePipeline> {
+        let p = &self.pipelines;
+        match stages {
+            Stages::All => vec![&p.draw_gains, &p.weakest_counts, &p.power_solve],
+            Stages::GainsGiven => vec![&p.weakest_counts, &p.power_solve],
+            Stages::Words => vec![&p.chacha_words],
         }
-        if !devices.is_empty() {
-            q.write_buffer(&b.devices, 0, bytemuck::cast_slice(devices));
+    }
+}
+
+/// Realizations per chunk: buffers under the binding limit, a grid under the dispatch limit.
+fn chunk_size(ctx: &GpuContext, kstride: u64) -> u64 {
+    let by_mem = ctx.max_binding() / (4 * kstride.max(3));
+    let d = ctx.limits.max_compute_workgroups_per_dimension as u64;
+    by_mem.min(64 * d * d).clamp(1, 1 << 22)
+}
+
+fn params(req: &Request, chunk: &Chunk, x_stride: u32) -> PowerParams {
+    let consts = req.consts;
+    PowerParams {
+        total: chunk.total as u32,
+        n_segments: chunk.segs.len() as u32,
+        kstride: req.kstride as u32,
+        fixed_mode: consts.fixed_power.is_some() as u32,
+        c: consts.c,
+        n0: consts.n0,
+        energy: consts.energy,
+        path_loss: consts.path_loss,
+        fixed_power: consts.fixed_power.unwrap_or(0.0),
+        x_stride,
+        budget: consts.budget,
+        pad: 0,
+    }
+}
+
+/// The bytes each binding of one chunk needs.
+fn buffer_sizes(csr: &PowerCsr, chunk: &Chunk, kstride: u64) -> PowerBindings<u64> {
+    let rows = chunk.total * kstride * 4;
+    PowerBindings {
+        params: std::mem::size_of::<PowerParams>() as u64,
+        segs: std::mem::size_of_val(chunk.segs.as_slice()) as u64,
+        req_offsets: (csr.offsets.len() * 4) as u64,
+        req_devices: (csr.devices.len() * 4) as u64,
+        gains: rows,
+        counts: rows,
+        outs: chunk.total * 12,
+    }
+}
+
+/// `(first u32, width)` of every realization's row in the gains and counts buffers: `K` wide, or
+/// the whole row of words.
+fn rows_of(req: &Request, chunk: &Chunk) -> Vec<(usize, usize)> {
+    let ks = req.kstride as usize;
+    let mut rows = Vec::with_capacity(chunk.total as usize);
+    for s in &chunk.segs {
+        let width = match req.stages {
+            Stages::Words => ks,
+            _ => s.devices as usize,
+        };
+        rows.extend((s.start..s.start + s.count).map(|i| (i as usize * ks, width)));
+    }
+    rows
+}
+
+impl Buffers {
+    /// The cached buffers, rebuilt (each at least as large as before) when one is too small.
+    fn fit<'a>(
+        cache: &'a mut Option<Buffers>,
+        ctx: &GpuContext,
+        need: PowerBindings<u64>,
+    ) -> &'a Buffers {
+        let too_small = |b: &Buffers| {
+            b.sizes
+                .iter()
+                .zip(need.iter())
+                .any(|((_, have), (_, n))| have < n)
+        };
+        if cache.as_ref().is_none_or(too_small) {
+            let old = cache.as_ref().map_or(need.map(|_, _| 0), |b| b.sizes);
+            let sizes = need.zip(old).map(|_, &(n, o)| n.max(o).max(16));
+            *cache = Some(Buffers::new(ctx, sizes));
         }
-        if let Some(g) = &gains_in {
+        cache.as_ref().expect("just built")
+    }
+
+    fn new(ctx: &GpuContext, sizes: PowerBindings<u64>) -> Self {
+        let timestamps = ctx.timestamps.then(|| Timestamps {
+            set: ctx.device.create_query_set(&wgpu::QuerySetDescriptor {
+                label: None,
+                ty: wgpu::QueryType::Timestamp,
+                count: 2,
+            }),
+            resolve: ctx.device.create_buffer(&wgpu::BufferDescriptor {
+                label: None,
+                size: 16,
+                usage: wgpu::BufferUsages::QUERY_RESOLVE | wgpu::BufferUsages::COPY_SRC,
+                mapped_at_creation: false,
+            }),
+            staging: ctx.readback(16),
+        });
+        Buffers {
+            bound: sizes.map(|b, &size| match b.access {
+                Access::Uniform => ctx.uniform(size),
+                Access::Read | Access::ReadWrite => ctx.storage(size),
+            }),
+            staging: ctx.readback(sizes.gains.max(sizes.outs)),
+            sizes,
+            timestamps,
+        }
+    }
+}
+
+/// One chunk's steps on the device: its buffers, and the bytes of each binding it uses.
+struct OnDevice<'a> {
+    ctx: &'a GpuContext,
+    buffers: &'a Buffers,
+    sizes: PowerBindings<u64>,
+}
+
+impl OnDevice<'_> {
+    fn upload(&self, params: &PowerParams, chunk: &Chunk, csr: &PowerCsr) {
+        let (q, b) = (&self.ctx.queue, &self.buffers.bound);
+        q.write_buffer(&b.params, 0, bytemuck::bytes_of(params));
+        q.write_buffer(&b.segs, 0, bytemuck::cast_slice(&chunk.segs));
+        // Jobs without blocks leave the CSR empty: nothing to write, and the kernels read none.
+        if !csr.offsets.is_empty() {
+            q.write_buffer(&b.req_offsets, 0, bytemuck::cast_slice(&csr.offsets));
+        }
+        if !csr.devices.is_empty() {
+            q.write_buffer(&b.req_devices, 0, bytemuck::cast_slice(&csr.devices));
+        }
+        if let Some(g) = &chunk.gains {
             q.write_buffer(&b.gains, 0, bytemuck::cast_slice(g));
         }
-        let bind = ctx.device.create_bind_group(&wgpu::BindGroupDescriptor {
-            label: None,
-            layout: &self.layout,
-            entries: &[
-                &b.uniform, &b.segs, &b.offsets, &b.devices, &b.gains, &b.counts, &b.outs,
-            ]
-            .iter()
-            .enumerate()
-            .map(|(i, buf)| wgpu::BindGroupEntry {
-                binding: i as u32,
-                resource: buf.as_entire_binding(),
-            })
-            .collect::<Vec<_>>(),
-        });
+    }
+
+    /// One compute pass (timed when the adapter can) running the stages' kernels over the same
+    /// grid, then `outs` into the staging buffer; one submit.
+    fn dispatch(&self, kernels: &PowerKernels, stages: Stages, (gx, gy): (u32, u32)) {
+        let (ctx, b) = (self.ctx, self.buffers);
+        let bind = ctx.bind_group(&kernels.layout, b.bound.iter());
         let mut enc = ctx.device.create_command_encoder(&Default::default());
         {
             let mut pass = enc.begin_compute_pass(&wgpu::ComputePassDescriptor {
                 label: Some("power"),
-                timestamp_writes: b.query.as_ref().map(|(qs, _, _)| {
+                timestamp_writes: b.timestamps.as_ref().map(|ts| {
                     wgpu::ComputePassTimestampWrites {
-                        query_set: qs,
+                        query_set: &ts.set,
                         beginning_of_pass_write_index: Some(0),
                         end_of_pass_write_index: Some(1),
                     }
                 }),
             });
             pass.set_bind_group(0, &bind, &[]);
-            let pipelines = match stages {
-                Stages::All => vec![&self.draw, &self.weakest, &self.solve],
-                Stages::GainsGiven => vec![&self.weakest, &self.solve],
-                Stages::Words => vec![&self.words],
-            };
-            for p in pipelines {
-                pass.set_pipeline(p);
+            for kernel in kernels.kernels(stages) {
+                pass.set_pipeline(kernel);
                 pass.dispatch_workgroups(gx, gy, 1);
             }
         }
-        if let Some((qs, resolve, read)) = &b.query {
-            enc.resolve_query_set(qs, 0..2, resolve, 0);
-            enc.copy_buffer_to_buffer(resolve, 0, read, 0, 16);
+        if let Some(ts) = &b.timestamps {
+            enc.resolve_query_set(&ts.set, 0..2, &ts.resolve, 0);
+            enc.copy_buffer_to_buffer(&ts.resolve, 0, &ts.staging, 0, 16);
         }
-        enc.copy_buffer_to_buffer(&b.outs, 0, &b.read, 0, sizes[5]);
-        q.submit([enc.finish()]);
-        let outs: Vec<f32> = bytemuck::pod_collect_to_vec(&ctx.read(&b.read, sizes[5])?);
+        enc.copy_buffer_to_buffer(&b.bound.outs, 0, &b.staging, 0, self.sizes.outs);
+        ctx.queue.submit([enc.finish()]);
+    }
+
+    fn read_latencies(&self, run: &mut PowerRun) -> Result<()> {
+        let bytes = self.ctx.read(&self.buffers.staging, self.sizes.outs)?;
+        let outs: Vec<f32> = bytemuck::pod_collect_to_vec(&bytes);
         run.latencies
             .extend(outs.chunks_exact(3).map(|c| [c[0], c[1], c[2]]));
-        if let Some((_, _, read)) = &b.query {
-            let t: Vec<u64> = bytemuck::pod_collect_to_vec(&ctx.read(read, 16)?);
-            let ns = t[1].saturating_sub(t[0]) as f64 * q.get_timestamp_period() as f64;
+        Ok(())
+    }
+
+    fn read_kernel_time(&self, run: &mut PowerRun) -> Result<()> {
+        if let Some(ts) = &self.buffers.timestamps {
+            let t: Vec<u64> = bytemuck::pod_collect_to_vec(&self.ctx.read(&ts.staging, 16)?);
+            let period = self.ctx.queue.get_timestamp_period() as f64;
+            let ns = t[1].saturating_sub(t[0]) as f64 * period;
             run.kernel_ns = Some(run.kernel_ns.unwrap_or(0.0) + ns);
         }
-        if debug {
-            let ks = kstride as usize;
-            for (buf, is_gain) in [(&b.gains, true), (&b.counts, false)] {
-                let mut enc = ctx.device.create_command_encoder(&Default::default());
-                enc.copy_buffer_to_buffer(buf, 0, &b.read, 0, sizes[3]);
-                q.submit([enc.finish()]);
-                let bytes = ctx.read(&b.read, sizes[3])?;
-                for s in segs {
-                    for i in s.start..s.start + s.count {
-                        let width = if stages == Stages::Words {
-                            ks
-                        } else {
-                            s.devices as usize
-                        };
-                        let row = &bytes[i as usize * ks * 4..][..width * 4];
-                        if is_gain {
-                            run.gains.push(bytemuck::pod_collect_to_vec(row));
-                        } else {
-                            run.counts.push(bytemuck::pod_collect_to_vec(row));
-                        }
-                    }
-                }
-            }
-        }
         Ok(())
+    }
+
+    /// Copy the chunk's part of a gains-sized buffer (`gains`, `counts`) out through the
+    /// staging buffer and cut it into `rows`.
+    fn read_rows<T: Pod>(
+        &self,
+        buf: &wgpu::Buffer,
+        rows: &[(usize, usize)],
+    ) -> Result<Vec<Vec<T>>> {
+        let (ctx, size) = (self.ctx, self.sizes.gains);
+        let mut enc = ctx.device.create_command_encoder(&Default::default());
+        enc.copy_buffer_to_buffer(buf, 0, &self.buffers.staging, 0, size);
+        ctx.queue.submit([enc.finish()]);
+        let bytes = ctx.read(&self.buffers.staging, size)?;
+        Ok(rows
+            .iter()
+            .map(|&(at, width)| bytemuck::pod_collect_to_vec(&bytes[at * 4..][..width * 4]))
+            .collect())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::power::Link;
+    use crate::power::SystemParams;
+
+    /// `K` devices, `blocks` sent blocks with one or two requesters each.
+    fn job(k: u32, blocks: u32, first_realization: u64, realizations: u64) -> PowerJob {
+        let mut req_offsets = vec![0u32];
+        let mut req_devices = Vec::new();
+        for b in 0..blocks {
+            req_devices.push(b % k);
+            if b % 3 == 0 && k > 1 {
+                req_devices.push((b + 1) % k);
+            }
+            req_offsets.push(req_devices.len() as u32);
+        }
+        PowerJob {
+            req_offsets,
+            req_devices,
+            devices: k,
+            blocks_per_model: 2,
+            seed: 3,
+            point: 1,
+            trial: k as u64,
+            first_realization,
+            realizations,
+        }
+    }
+
+    fn bits(run: &PowerRun) -> (Vec<u32>, Vec<u32>, Vec<Vec<u32>>) {
+        (
+            run.latencies
+                .iter()
+                .flatten()
+                .map(|x| x.to_bits())
+                .collect(),
+            run.gains.iter().flatten().map(|x| x.to_bits()).collect(),
+            run.counts.clone(),
+        )
+    }
+
+    /// Runs cut into many chunks (jobs split across chunks, buffers reused) read back the same
+    /// bits as one chunk, with drawn and with given gains.
+    #[test]
+    fn gpu_power_chunks_agree_bit_for_bit() {
+        if std::env::var("MBA_SKIP_GPU").as_deref() == Ok("1") {
+            return;
+        }
+        let ctx = GpuContext::new(true).expect("no usable wgpu adapter (MBA_SKIP_GPU=1 skips)");
+        let kernels = PowerKernels::new(&ctx);
+        let jobs = [
+            job(5, 7, 0, 23),
+            job(1, 1, 9, 1),
+            job(4, 0, 0, 5),
+            job(8, 12, 1 << 32, 33),
+        ];
+        let sys = SystemParams::default();
+        let consts = PowerConsts::new(&Link::from(&sys), sys.path_loss, None);
+        let request = |gains_in, chunk| Request {
+            consts: &consts,
+            jobs: &jobs,
+            gains_in,
+            debug: true,
+            stages: if gains_in.is_some() {
+                Stages::GainsGiven
+            } else {
+                Stages::All
+            },
+            kstride: 8,
+            chunk,
+        };
+        let whole = kernels.run_request(&ctx, &request(None, 1 << 20)).unwrap();
+        assert_eq!(whole.latencies.len(), 62);
+        let given = kernels
+            .run_request(&ctx, &request(Some(&whole.gains), 1 << 20))
+            .unwrap();
+        for chunk in [1, 7, 16] {
+            let cut = kernels.run_request(&ctx, &request(None, chunk)).unwrap();
+            assert_eq!(bits(&cut), bits(&whole), "chunks of {chunk}");
+            let cut = kernels
+                .run_request(&ctx, &request(Some(&whole.gains), chunk))
+                .unwrap();
+            assert_eq!(bits(&cut), bits(&given), "given gains, chunks of {chunk}");
+        }
     }
 }
