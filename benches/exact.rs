@@ -1,9 +1,10 @@
 //! Exact parameter selection at the paper's scale (M = 21, N = 24): branch and bound against
 //! the plain HiGHS MIP, one instance at a time on one thread.
 //!
-//! `cargo bench --bench exact`; environment: `MBA_BENCH_LIMIT_S` (time limit per solve,
-//! default 60), `MBA_BENCH_SEEDS` (instance seeds per K, default 4), `MBA_BENCH_K` (comma list,
-//! default `4,8,12,17,21`).
+//! `cargo bench --bench exact`; environment: `MBA_BENCH_WORK` (work budget per solve, default
+//! 60 units), `MBA_BENCH_SEEDS` (instance seeds per K, default 4), `MBA_BENCH_K` (comma list,
+//! default `4,8,12,17,21`), `MBA_BENCH_MIP=0` (skip the plain MIP). Every result but the times
+//! is the same on any machine.
 
 use mba::library::generate::{GeneratorParams, generate_instance};
 use mba::selection::exact::{ExactOptions, ExactResult, branch_and_bound, highs_mip};
@@ -30,7 +31,8 @@ fn median(v: &mut [f64]) -> f64 {
 
 fn main() {
     // `cargo bench` passes `--bench`; nothing else is accepted.
-    let limit: f64 = env_or("MBA_BENCH_LIMIT_S", 60.0);
+    let work: f64 = env_or("MBA_BENCH_WORK", 60.0);
+    let with_mip = env_or("MBA_BENCH_MIP", 1) != 0;
     let seeds: u64 = env_or("MBA_BENCH_SEEDS", 4);
     let ks: Vec<usize> = std::env::var("MBA_BENCH_K")
         .unwrap_or_else(|_| "4,8,12,17,21".into())
@@ -38,10 +40,10 @@ fn main() {
         .filter_map(|s| s.trim().parse().ok())
         .collect();
     let opts = ExactOptions {
-        time_limit_s: limit,
-        node_limit: None,
+        work_limit: work,
+        ..ExactOptions::default()
     };
-    println!("exact PS bench: M = 21, N = 24, limit {limit} s, seeds 0..{seeds}");
+    println!("exact PS bench: M = 21, N = 24, work limit {work} units, seeds 0..{seeds}");
     println!("K  seed greedy | bnb: best bound  time_s  nodes | mip: best bound  time_s  nodes");
     let mut table = Vec::new();
     for &k in &ks {
@@ -58,14 +60,22 @@ fn main() {
                 .expect("generated instances are feasible")
                 .selection;
             let bnb = branch_and_bound(&inst, &opts, g.clone()).expect("bnb");
-            let mip = highs_mip(&inst, &opts, g.clone()).expect("mip");
+            let mip = if with_mip {
+                highs_mip(&inst, &opts, g.clone()).expect("mip")
+            } else {
+                ExactResult {
+                    seconds: 0.0,
+                    ..bnb.clone()
+                }
+            };
             println!(
-                "{k:2} {seed:4} {:6} | {:4} {:5} {:7.2} {:6} | {:4} {:5} {:7.2} {:6}",
+                "{k:2} {seed:4} {:6} | {:4} {:5} {:7.2} {:6} {:?} | {:4} {:5} {:7.2} {:6}",
                 g.num_blocks(),
                 bnb.selection.num_blocks(),
                 bnb.lower_bound,
                 bnb.seconds,
                 bnb.nodes,
+                bnb.work,
                 mip.selection.num_blocks(),
                 mip.lower_bound,
                 mip.seconds,

@@ -173,6 +173,15 @@ impl MbaError {
     }
 }
 
+/// A number as an error message shows it: plain when ordinary, `1e300` style when huge or tiny.
+pub fn number(v: f64) -> String {
+    if v != 0.0 && v.is_finite() && !(1e-3..1e6).contains(&v.abs()) {
+        format!("{v:e}")
+    } else {
+        format!("{v}")
+    }
+}
+
 pub type Result<T, E = MbaError> = std::result::Result<T, E>;
 
 /// Read a file, mapping failures to [`MbaError::Io`] (a missing input file is bad input: exit 2).

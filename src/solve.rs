@@ -11,8 +11,9 @@ use crate::power::{
     GainGroups, Link, Outage, PowerPlan, SystemParams, constant_power, optimal_power, per_block,
     unicast,
 };
-use crate::selection::exact::ExactOptions;
+use crate::selection::exact::{ExactOptions, ExactResult, StoppedBy, WorkDone};
 use crate::selection::greedy::{GreedyOptions, greedy};
+use crate::selection::lagrangian::{LagrangianOptions, lagrangian};
 use crate::selection::{Selection, exact};
 
 /// Which parameter-selection algorithm.
@@ -26,6 +27,17 @@ pub enum PsMethod {
     Bnb,
     /// Plain HiGHS MIP on (P2.1).
     Mip,
+    /// Near-optimal selection at scale: Lagrangian prices, local search and a walk, with a
+    /// lower bound (`selection::lagrangian`).
+    Lagrangian,
+}
+
+/// The settings of every selection method (`[greedy]`, `[exact]`, `[lagrangian]`).
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct SelectOptions {
+    pub greedy: GreedyOptions,
+    pub exact: ExactOptions,
+    pub lagrangian: LagrangianOptions,
 }
 
 /// The PS part of a solution (`ps` in the solution JSON, docs/formats.md).
@@ -46,6 +58,12 @@ pub struct PsReport {
     pub nodes: Option<u64>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub lp_solves: Option<u64>,
+    /// Why an exact method ended unproven: `work`, `node_limit` or `time` (not reproducible).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub stopped_by: Option<StoppedBy>,
+    /// The work an exact method counted (the same on every machine unless stopped by time).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub work: Option<WorkDone>,
 }
 
 /// One sent block under optimal PC.
@@ -111,30 +129,51 @@ pub fn device_gains(inst: &Instance, path_loss: f64, channel_seed: u64) -> Vec<f
 }
 
 /// Run parameter selection by `method` (greedy first: it starts the exact methods).
-pub fn select(
-    inst: &Instance,
-    method: PsMethod,
-    greedy_opts: &GreedyOptions,
-    exact_opts: &ExactOptions,
-) -> Result<PsReport> {
-    select_logged(inst, method, greedy_opts, exact_opts, &|_| {})
+pub fn select(inst: &Instance, method: PsMethod, opts: &SelectOptions) -> Result<PsReport> {
+    select_logged(inst, method, opts, &|_| {})
 }
 
 /// [`select`] that hands the exact solver's progress lines to `log`.
 pub fn select_logged(
     inst: &Instance,
     method: PsMethod,
-    greedy_opts: &GreedyOptions,
-    exact_opts: &ExactOptions,
+    opts: &SelectOptions,
     log: &dyn Fn(&str),
 ) -> Result<PsReport> {
     let start = Instant::now();
-    let greedy_result = greedy(inst, greedy_opts).map_err(|source| MbaError::Check {
+    let exact_opts = &opts.exact;
+    let greedy_result = greedy(inst, &opts.greedy).map_err(|source| MbaError::Check {
         method: "greedy",
         source,
     })?;
-    let report =
-        |sel: Selection, lb: usize, nodes: Option<u64>, lps: Option<u64>, chain| PsReport {
+    let mut report = match method {
+        PsMethod::Greedy => {
+            let lb = exact::trivial_lower_bound(inst);
+            let mut r = PsReport::new(method, greedy_result.selection, lb);
+            r.chain_order = Some(greedy_result.chain_order);
+            r
+        }
+        PsMethod::Bnb | PsMethod::Mip => {
+            let r = if method == PsMethod::Bnb {
+                exact::branch_and_bound_logged(inst, exact_opts, greedy_result.selection, log)?
+            } else {
+                exact::highs_mip(inst, exact_opts, greedy_result.selection)?
+            };
+            PsReport::from_exact(method, r)
+        }
+        PsMethod::Lagrangian => {
+            let r = lagrangian(inst, &opts.lagrangian)?;
+            PsReport::new(method, r.selection, r.lower_bound)
+        }
+    };
+    report.seconds = start.elapsed().as_secs_f64();
+    Ok(report)
+}
+
+impl PsReport {
+    /// The report of a selection with a proven lower bound `lb`.
+    fn new(method: PsMethod, sel: Selection, lb: usize) -> PsReport {
+        PsReport {
             method,
             blocks: sel.num_blocks(),
             gap: gap(sel.num_blocks(), lb),
@@ -143,35 +182,22 @@ pub fn select_logged(
             assignment: sel.assignment,
             scores: sel.scores,
             lower_bound: lb,
-            seconds: start.elapsed().as_secs_f64(),
-            chain_order: chain,
-            nodes,
-            lp_solves: lps,
-        };
-    match method {
-        PsMethod::Greedy => {
-            let lb = exact::trivial_lower_bound(inst);
-            Ok(report(
-                greedy_result.selection,
-                lb,
-                None,
-                None,
-                Some(greedy_result.chain_order),
-            ))
+            seconds: 0.0,
+            chain_order: None,
+            nodes: None,
+            lp_solves: None,
+            stopped_by: None,
+            work: None,
         }
-        PsMethod::Bnb | PsMethod::Mip => {
-            let r = if method == PsMethod::Bnb {
-                exact::branch_and_bound_logged(inst, exact_opts, greedy_result.selection, log)?
-            } else {
-                exact::highs_mip(inst, exact_opts, greedy_result.selection)?
-            };
-            Ok(report(
-                r.selection,
-                r.lower_bound,
-                Some(r.nodes),
-                Some(r.lp_solves),
-                None,
-            ))
+    }
+
+    fn from_exact(method: PsMethod, r: ExactResult) -> PsReport {
+        PsReport {
+            nodes: Some(r.nodes),
+            lp_solves: Some(r.lp_solves),
+            stopped_by: r.stopped_by,
+            work: Some(r.work),
+            ..PsReport::new(method, r.selection, r.lower_bound)
         }
     }
 }

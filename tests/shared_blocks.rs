@@ -6,10 +6,9 @@ use common::{instance, mba, scratch, small_instances};
 use mba::library::generate::{GeneratorParams, generate_instance};
 use mba::power::SystemParams;
 use mba::power::{GainGroups, Link, optimal_power};
-use mba::selection::exact::ExactOptions;
 use mba::selection::exhaustive::exhaustive;
 use mba::selection::greedy::{ChainOrder, GreedyOptions, greedy};
-use mba::solve::{PsMethod, select, solve_with_gains};
+use mba::solve::{PsMethod, SelectOptions, select, solve_with_gains};
 
 fn scores_3x2() -> Vec<Vec<Vec<f64>>> {
     vec![
@@ -86,13 +85,7 @@ fn one_shared_model_needs_exactly_n_blocks_at_the_weakest_rate() {
         let report = solve_with_gains(
             &inst,
             &system,
-            select(
-                &inst,
-                PsMethod::Greedy,
-                &GreedyOptions::default(),
-                &ExactOptions::default(),
-            )
-            .unwrap(),
+            select(&inst, PsMethod::Greedy, &SelectOptions::default()).unwrap(),
             gains,
         );
         let got = report.schemes.mba.latency_s.unwrap();

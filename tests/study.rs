@@ -112,6 +112,94 @@ fn one_and_two_threads_and_three_shards_give_identical_numbers() {
     assert_eq!(bits(&one), bits(&two));
 }
 
+/// Exact selection under a work budget: a study with `mba_bnb` whose solves stop by work (not
+/// proven) writes byte-identical `results.csv` with 1, 2 and 4 threads and with 3 shards merged.
+#[test]
+fn a_study_with_exact_selection_is_identical_for_any_threads_and_shards() {
+    let dir = scratch("bnb-threads");
+    let file = dir.join("bnb.toml");
+    std::fs::write(
+        &file,
+        r#"
+[study]
+name = "bnb"
+seed = 3
+trials = 2
+realizations = 4
+schemes = ["mba_greedy", "mba_bnb", "mba_lagrangian"]
+
+[generator]
+models = 21
+blocks = 24
+
+[exact]
+work_limit = 0.5
+
+[sweep]
+parameter = "devices"
+values = [8, 12]
+"#,
+    )
+    .unwrap();
+    let f = file.to_str().unwrap();
+    let run = |name: &str, extra: &[&str]| -> std::path::PathBuf {
+        let out = dir.join(name);
+        let mut args = vec!["simulate", f, "--quiet", "-o", out.to_str().unwrap()];
+        args.extend_from_slice(extra);
+        let o = mba(&args);
+        assert_eq!(o.status.code(), Some(0), "{o:?}");
+        out
+    };
+    let read = |d: &Path, n: &str| std::fs::read_to_string(d.join(n)).unwrap();
+    let one = run("t1", &["--threads", "1"]);
+    let csv = read(&one, "results.csv");
+    for (name, threads) in [("t2", "2"), ("t4", "4")] {
+        let d = run(name, &["--threads", threads]);
+        assert_eq!(read(&d, "results.csv"), csv, "{threads} threads");
+    }
+    let split = dir.join("split");
+    for i in 0..3 {
+        let shard = format!("{i}/3");
+        run("split", &["--shard", &shard]);
+    }
+    let merged = mba(&["merge", split.to_str().unwrap()]);
+    assert_eq!(merged.status.code(), Some(0), "{merged:?}");
+    assert_eq!(read(&split, "results.csv"), csv, "3 shards");
+    // The solves really stopped by their budget, none by the clock.
+    let manifest: serde_json::Value = serde_json::from_str(&read(&one, "manifest.json")).unwrap();
+    let unproven: u64 = manifest["bnb_unproven"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_u64().unwrap())
+        .sum();
+    assert!(unproven >= 1, "{manifest}");
+    assert_eq!(manifest["reproducible"], true);
+    // Lagrangian selection sends no more blocks than greedy at any point.
+    let one_rows: Vec<Vec<String>> = csv
+        .lines()
+        .skip(1)
+        .map(|l| l.split(',').map(String::from).collect())
+        .collect();
+    let blocks = |scheme: &str, p: &str| -> f64 {
+        let row = one_rows
+            .iter()
+            .find(|r| r[0] == p && r[3] == scheme && r[4] == "blocks")
+            .unwrap();
+        row[5].parse().unwrap()
+    };
+    for p in ["0", "1"] {
+        assert!(
+            blocks("mba_lagrangian", p) <= blocks("mba_greedy", p),
+            "point {p}"
+        );
+        assert!(
+            blocks("mba_lagrangian", p) < 0.8 * blocks("mba_greedy", p),
+            "point {p}"
+        );
+    }
+}
+
 /// A backend that delegates to the CPU and counts its calls: studies run on any `&dyn Backend`.
 struct Counting(AtomicUsize);
 

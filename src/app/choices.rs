@@ -76,6 +76,7 @@ choice!(
         "greedy" => PsMethod::Greedy, "Algorithm 1 (greedy)";
         "bnb" => PsMethod::Bnb, "Exact: staged branch and bound (class bound, HiGHS MIP, Algorithm 2)";
         "mip" => PsMethod::Mip, "Exact: a plain HiGHS MIP of (P2.1)";
+        "lagrangian" => PsMethod::Lagrangian, "Near-optimal at any scale, with a lower bound";
     }
 );
 

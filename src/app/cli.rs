@@ -1,5 +1,6 @@
 //! The `mba` command line: parses flags, calls the library, prints. No solving happens here.
 
+use std::io::IsTerminal;
 use std::path::PathBuf;
 
 use clap::parser::ValueSource;
@@ -7,7 +8,7 @@ use clap::{ArgMatches, Args, FromArgMatches, Parser, Subcommand};
 use mba::error::{MbaError, Result};
 use mba::library::Instance;
 use mba::library::generate::{GeneratorParams, generate_instance};
-use mba::solve::{SolveReport, device_gains, select_logged, solve_with_gains};
+use mba::solve::{SelectOptions, SolveReport, device_gains, select_logged, solve_with_gains};
 use mba::study::{Shard, Study};
 
 use crate::backends::{open, with_threads};
@@ -201,7 +202,7 @@ pub struct GenerateArgs {
 pub struct SolveArgs {
     /// Instance file (JSON; see docs/formats.md).
     pub instance: PathBuf,
-    /// Settings (TOML): `[system]`, `[greedy]`, `[exact]`.
+    /// Settings (TOML): `[system]`, `[greedy]`, `[exact]`, `[lagrangian]`.
     #[arg(long)]
     pub config: Option<PathBuf>,
     /// Parameter-selection algorithm.
@@ -222,12 +223,23 @@ pub struct SolveArgs {
     /// Where greedy replacement blocks come from (overrides the config).
     #[arg(long)]
     pub foreign: Option<ForeignArg>,
-    /// Time limit for `bnb` and `mip`, seconds (overrides the config).
+    /// Work budget of `bnb` and `mip`, in units of about a second on a 2-core machine
+    /// (overrides the config's `exact.work_limit`, default 60). The result depends on it alone.
+    #[arg(long)]
+    pub work_limit: Option<f64>,
+    /// Wall-clock safety net of `bnb` and `mip`, seconds (overrides `exact.time_limit_s`,
+    /// default 3600); a solve it stops is flagged `stopped_by: "time"`, not reproducible.
     #[arg(long)]
     pub time_limit: Option<f64>,
     /// Node limit for `bnb` and `mip` (overrides the config).
     #[arg(long)]
     pub node_limit: Option<u64>,
+    /// Show the exact solver's progress lines even when standard error is not a terminal.
+    #[arg(long, conflicts_with = "quiet")]
+    pub verbose: bool,
+    /// Show no progress lines.
+    #[arg(long)]
+    pub quiet: bool,
 }
 
 /// Parse the process arguments and run; the error carries the exit code.
@@ -299,6 +311,9 @@ fn solve_settings(args: &SolveArgs) -> Result<Settings> {
     greedy.chain_order = args.chain_order.map_or(greedy.chain_order, Into::into);
     greedy.device_order = args.device_order.map_or(greedy.device_order, Into::into);
     greedy.foreign = args.foreign.map_or(greedy.foreign, Into::into);
+    if let Some(w) = args.work_limit {
+        settings.exact.work_limit = w;
+    }
     if let Some(t) = args.time_limit {
         settings.exact.time_limit_s = t;
     }
@@ -315,8 +330,18 @@ fn solve_settings(args: &SolveArgs) -> Result<Settings> {
 fn solve(args: SolveArgs) -> Result<()> {
     let settings = solve_settings(&args)?;
     let inst = Instance::load(&args.instance)?;
-    let log = |line: &str| eprintln!("{line}");
-    let ps = select_logged(&inst, args.ps.0, &settings.greedy, &settings.exact, &log)?;
+    let show = !args.quiet && (args.verbose || std::io::stderr().is_terminal());
+    let log = |line: &str| {
+        if show {
+            eprintln!("{line}");
+        }
+    };
+    let opts = SelectOptions {
+        greedy: settings.greedy,
+        exact: settings.exact,
+        lagrangian: settings.lagrangian,
+    };
+    let ps = select_logged(&inst, args.ps.0, &opts, &log)?;
     let gains = device_gains(&inst, settings.system.path_loss, args.channel_seed);
     let report = solve_with_gains(&inst, &settings.system, ps, gains);
     if args.json {

@@ -9,6 +9,7 @@ use mba::library::generate::GeneratorParams;
 use mba::power::SystemParams;
 use mba::selection::exact::ExactOptions;
 use mba::selection::greedy::GreedyOptions;
+use mba::selection::lagrangian::LagrangianOptions;
 use serde::{Deserialize, Serialize};
 
 /// A settings file (`configs/paper.toml`); every section is optional.
@@ -18,6 +19,7 @@ pub struct Settings {
     pub system: SystemParams,
     pub greedy: GreedyOptions,
     pub exact: ExactOptions,
+    pub lagrangian: LagrangianOptions,
     pub generator: GeneratorParams,
 }
 
@@ -38,6 +40,7 @@ impl Settings {
     pub fn validate(&self) -> Result<(), FieldError> {
         self.system.validate("system.")?;
         self.exact.validate("exact.")?;
+        self.lagrangian.validate("lagrangian.")?;
         self.generator.validate("generator.")
     }
 }
@@ -54,6 +57,7 @@ mod tests {
         let s = Settings::load(&path).unwrap();
         let d = Settings::default();
         assert_eq!((s.system, s.greedy, s.exact), (d.system, d.greedy, d.exact));
+        assert_eq!(s.lagrangian, d.lagrangian);
         assert_ne!(s.generator, d.generator);
         assert_eq!(s.generator.sharing, 0.2);
     }

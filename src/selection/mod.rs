@@ -4,6 +4,7 @@
 pub mod exact;
 pub mod exhaustive;
 pub mod greedy;
+pub mod lagrangian;
 
 use serde::Serialize;
 

@@ -76,14 +76,16 @@ pub fn results(study: &Study, parts: &[Part]) -> Result<(Vec<Row>, Manifest)> {
     let mut units: Vec<_> = parts.iter().flat_map(|p| p.units.iter().cloned()).collect();
     let stats = run::reduce(study, &mut units).map_err(|e| e.in_file("(shard parts)"))?;
     let mut unproven = vec![0; study.file.points()];
+    let mut timed_out = vec![0; study.file.points()];
     for u in &units {
         unproven[u.point as usize] += u.bnb_unproven;
+        timed_out[u.point as usize] += u.bnb_timed_out;
     }
     let runs: Vec<(Shard, RunInfo)> = parts.iter().map(|p| (p.shard, p.run.clone())).collect();
-    Ok((
-        output::rows(study, &stats),
-        Manifest::new(study, &runs, unproven),
-    ))
+    let mut manifest = Manifest::new(study, &runs, unproven);
+    manifest.reproducible = timed_out.iter().all(|&n| n == 0);
+    manifest.bnb_time_stopped = timed_out;
+    Ok((output::rows(study, &stats), manifest))
 }
 
 /// What `simulate` did.

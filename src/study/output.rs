@@ -116,6 +116,12 @@ pub struct Manifest {
     /// Per sweep point: trials whose optimal selection (`mba_bnb`) stopped at a time or node
     /// limit without a proof of optimality (its best selection is used).
     pub bnb_unproven: Vec<u64>,
+    /// Per sweep point: of those, the solves stopped by the wall-clock safety net
+    /// (`exact.time_limit_s`) rather than by their work budget.
+    pub bnb_time_stopped: Vec<u64>,
+    /// Whether every number is a function of the study alone: false when any solve was stopped
+    /// by the safety net (then another machine or load may give other numbers).
+    pub reproducible: bool,
 }
 
 impl Manifest {
@@ -139,7 +145,9 @@ impl Manifest {
             threads: runs.iter().map(|(_, r)| r.threads).max().unwrap_or(1),
             wall_s: runs.iter().map(|(_, r)| r.wall_s).sum(),
             shards: runs.iter().map(|(s, _)| *s).collect(),
+            bnb_time_stopped: vec![0; bnb_unproven.len()],
             bnb_unproven,
+            reproducible: true,
         }
     }
 }

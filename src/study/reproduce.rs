@@ -18,18 +18,18 @@ pub const FIGURES: [(&str, &str); 3] = [
     ("fig8", include_str!("../../configs/fig8.toml")),
 ];
 
-/// Time limit of an exact solve in a quick run.
-const QUICK_EXACT_LIMIT_S: f64 = 2.0;
+/// Work budget of an exact solve in a quick run.
+const QUICK_EXACT_WORK: f64 = 2.0;
 
 /// A built-in figure study; `quick` keeps 3 points, 2 trials, 16 realizations and at most
-/// [`QUICK_EXACT_LIMIT_S`] per exact solve (smoke runs).
+/// [`QUICK_EXACT_WORK`] units of work per exact solve (smoke runs).
 pub fn figure_study(name: &str, text: &str, quick: bool) -> Result<Study> {
     let mut study = Study::from_text(&format!("configs/{name}.toml (built in)"), text)?;
     if quick {
         let f = &mut study.file;
         f.study.trials = f.study.trials.min(2);
         f.study.realizations = f.study.realizations.min(16);
-        f.exact.time_limit_s = f.exact.time_limit_s.min(QUICK_EXACT_LIMIT_S);
+        f.exact.work_limit = f.exact.work_limit.min(QUICK_EXACT_WORK);
         let v = &f.sweep.values;
         if v.len() > 3 {
             f.sweep.values = vec![v[0], v[v.len() / 2], v[v.len() - 1]];

@@ -22,7 +22,8 @@ use crate::library::generate::{draw_tasks, generate_library};
 use crate::library::{Device, Instance, Library};
 use crate::power::Link;
 use crate::selection::Selection;
-use crate::selection::exact::branch_and_bound;
+use crate::selection::exact::{StoppedBy, branch_and_bound};
+use crate::selection::lagrangian::lagrangian;
 
 /// Statistics of one work unit: `accs[s * METRICS + m]` for the study's `s`-th scheme and metric
 /// `Metric::ALL[m]`.
@@ -34,6 +35,16 @@ pub struct UnitStats {
     /// 1 when the trial's optimal selection stopped at a limit without proving optimality.
     #[serde(default)]
     pub bnb_unproven: u64,
+    /// 1 when that stop was the wall-clock safety net: the unit is then not reproducible.
+    #[serde(default)]
+    pub bnb_timed_out: u64,
+}
+
+/// A trial's exact selection and how its solve ended.
+struct BnbPick {
+    selection: Selection,
+    optimal: bool,
+    timed_out: bool,
 }
 
 pub const METRICS: usize = Metric::ALL.len();
@@ -109,7 +120,9 @@ struct Selected {
     instances: Vec<Instance>,
     greedy: Vec<Selection>,
     /// Optimal selections and whether each was proven optimal.
-    bnb: Option<Vec<(Selection, bool)>>,
+    bnb: Option<Vec<BnbPick>>,
+    /// Lagrangian selections, when `mba_lagrangian` is compared.
+    lagrangian: Option<Vec<Selection>>,
 }
 
 /// One batch of trials at one point of a study: selected together, then run through power
@@ -134,10 +147,22 @@ impl Batch<'_> {
         } else {
             None
         };
+        let lagrangian = if self
+            .study
+            .file
+            .study
+            .schemes
+            .contains(&Scheme::MbaLagrangian)
+        {
+            Some(self.lagrangian(&instances)?)
+        } else {
+            None
+        };
         Ok(Selected {
             instances,
             greedy,
             bnb,
+            lagrangian,
         })
     }
 
@@ -193,7 +218,7 @@ impl Batch<'_> {
     }
 
     /// Branch and bound from each greedy selection, with whether it was proven optimal.
-    fn bnb(&self, instances: &[Instance], greedy: &[Selection]) -> Result<Vec<(Selection, bool)>> {
+    fn bnb(&self, instances: &[Instance], greedy: &[Selection]) -> Result<Vec<BnbPick>> {
         let (p, opts) = (self.p, &self.study.file.exact);
         instances
             .par_iter()
@@ -201,9 +226,32 @@ impl Batch<'_> {
             .zip(self.trials)
             .map(|((inst, g), &t)| {
                 branch_and_bound(inst, opts, g.clone())
-                    .map(|r| (r.selection, r.optimal))
+                    .map(|r| BnbPick {
+                        timed_out: r.stopped_by == Some(StoppedBy::Time),
+                        optimal: r.optimal,
+                        selection: r.selection,
+                    })
                     .map_err(|e| MbaError::InTrial {
                         scheme: "mba_bnb",
+                        point: p,
+                        trial: t,
+                        source: Box::new(e),
+                    })
+            })
+            .collect()
+    }
+
+    /// Lagrangian selection of each trial.
+    fn lagrangian(&self, instances: &[Instance]) -> Result<Vec<Selection>> {
+        let (p, opts) = (self.p, &self.study.file.lagrangian);
+        instances
+            .par_iter()
+            .zip(self.trials)
+            .map(|(inst, &t)| {
+                lagrangian(inst, opts)
+                    .map(|r| r.selection)
+                    .map_err(|e| MbaError::InTrial {
+                        scheme: "mba_lagrangian",
                         point: p,
                         trial: t,
                         source: Box::new(e),
@@ -230,7 +278,8 @@ impl Batch<'_> {
                 let mut accs = vec![Acc::default(); schemes.len() * METRICS];
                 let blocks = TrialBlocks {
                     greedy: sel.greedy[i].num_blocks(),
-                    bnb: sel.bnb.as_ref().map(|v| v[i].0.num_blocks()),
+                    bnb: sel.bnb.as_ref().map(|v| v[i].selection.num_blocks()),
+                    lagrangian: sel.lagrangian.as_ref().map(|v| v[i].num_blocks()),
                     unicast: sel.instances[i].num_devices() * n,
                 };
                 push_blocks(&mut accs, schemes, &blocks);
@@ -238,7 +287,8 @@ impl Batch<'_> {
                     point: self.p as u32,
                     trial: t,
                     accs,
-                    bnb_unproven: sel.bnb.as_ref().map_or(0, |v| u64::from(!v[i].1)),
+                    bnb_unproven: sel.bnb.as_ref().map_or(0, |v| u64::from(!v[i].optimal)),
+                    bnb_timed_out: sel.bnb.as_ref().map_or(0, |v| u64::from(v[i].timed_out)),
                 }
             })
             .collect()
@@ -271,7 +321,10 @@ impl Batch<'_> {
             for (i, &t) in trials.iter().enumerate() {
                 jobs.push(job(&sel.greedy[i], n, f.study.seed, p, t, first, r));
                 if let Some(b) = &sel.bnb {
-                    jobs.push(job(&b[i].0, n, f.study.seed, p, t, first, r));
+                    jobs.push(job(&b[i].selection, n, f.study.seed, p, t, first, r));
+                }
+                if let Some(l) = &sel.lagrangian {
+                    jobs.push(job(&l[i], n, f.study.seed, p, t, first, r));
                 }
             }
             let outcomes = backend.power_batch(&settings, &jobs)?;
@@ -287,9 +340,23 @@ impl Batch<'_> {
             }
             let stride = (jobs.len() / trials.len()) * r as usize;
             for (i, unit) in units.iter_mut().enumerate() {
-                let (g, b) = outcomes[i * stride..(i + 1) * stride].split_at(r as usize);
+                // Per trial: greedy, then bnb and lagrangian when compared, `r` outcomes each.
+                let mut parts = outcomes[i * stride..(i + 1) * stride].chunks(r as usize);
+                let greedy = parts.next().unwrap_or_default();
+                let mut next_if = |on: bool| {
+                    if on {
+                        parts.next().unwrap_or_default()
+                    } else {
+                        &[]
+                    }
+                };
+                let by = TrialOutcomes {
+                    greedy,
+                    bnb: next_if(sel.bnb.is_some()),
+                    lagrangian: next_if(sel.lagrangian.is_some()),
+                };
                 let k = sel.instances[i].num_devices();
-                push_latencies(&mut unit.accs, &f.study.schemes, k, g, b);
+                push_latencies(&mut unit.accs, &f.study.schemes, k, &by);
             }
             first += r;
         }
@@ -311,7 +378,15 @@ fn job(sel: &Selection, n: usize, seed: u64, p: usize, t: u64, first: u64, len: 
 struct TrialBlocks {
     greedy: usize,
     bnb: Option<usize>,
+    lagrangian: Option<usize>,
     unicast: usize,
+}
+
+/// A trial's outcomes of consecutive realizations under each selection.
+struct TrialOutcomes<'a> {
+    greedy: &'a [Outcome],
+    bnb: &'a [Outcome],
+    lagrangian: &'a [Outcome],
 }
 
 /// A trial's blocks sent, one sample per scheme.
@@ -320,6 +395,7 @@ fn push_blocks(accs: &mut [Acc], schemes: &[Scheme], blocks: &TrialBlocks) {
         let nblocks = match scheme {
             Scheme::MbaGreedy | Scheme::MbaConstantPower => Some(blocks.greedy),
             Scheme::MbaBnb => blocks.bnb,
+            Scheme::MbaLagrangian => blocks.lagrangian,
             Scheme::Unicast => Some(blocks.unicast),
         };
         if let Some(x) = nblocks {
@@ -329,20 +405,15 @@ fn push_blocks(accs: &mut [Acc], schemes: &[Scheme], blocks: &TrialBlocks) {
 }
 
 /// Fold outcomes of consecutive realizations, in realization order, into a trial's statistics.
-fn push_latencies(
-    accs: &mut [Acc],
-    schemes: &[Scheme],
-    devices: usize,
-    greedy: &[Outcome],
-    bnb: &[Outcome],
-) {
+fn push_latencies(accs: &mut [Acc], schemes: &[Scheme], devices: usize, by: &TrialOutcomes) {
     let k = devices as f64;
     for (s, scheme) in schemes.iter().enumerate() {
         let (outcomes, pick): (&[Outcome], fn(&Outcome) -> f64) = match scheme {
-            Scheme::MbaGreedy => (greedy, |o| o.mba),
-            Scheme::MbaBnb => (bnb, |o| o.mba),
-            Scheme::MbaConstantPower => (greedy, |o| o.constant),
-            Scheme::Unicast => (greedy, |o| o.unicast),
+            Scheme::MbaGreedy => (by.greedy, |o| o.mba),
+            Scheme::MbaBnb => (by.bnb, |o| o.mba),
+            Scheme::MbaLagrangian => (by.lagrangian, |o| o.mba),
+            Scheme::MbaConstantPower => (by.greedy, |o| o.constant),
+            Scheme::Unicast => (by.greedy, |o| o.unicast),
         };
         let cell = &mut accs[s * METRICS..(s + 1) * METRICS];
         for l in outcomes.iter().map(pick) {

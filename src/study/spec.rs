@@ -14,6 +14,7 @@
 //! [generator]  # GeneratorParams, as in configs/paper.toml
 //! [greedy]     # GreedyOptions
 //! [exact]      # ExactOptions (for mba_bnb)
+//! [lagrangian] # LagrangianOptions (for mba_lagrangian)
 //!
 //! [sweep]
 //! parameter = "energy_j"   # devices | energy_j | blocks | qos_ratio | bandwidth_hz | models
@@ -30,6 +31,7 @@ use crate::library::generate::GeneratorParams;
 use crate::power::SystemParams;
 use crate::selection::exact::ExactOptions;
 use crate::selection::greedy::GreedyOptions;
+use crate::selection::lagrangian::LagrangianOptions;
 
 /// `study.backend`: which backend evaluates the study. The application opens it: `auto` = a
 /// hardware GPU adapter when there is one, else the CPU path; `gpu` forces wgpu (software Vulkan
@@ -55,6 +57,8 @@ pub enum Scheme {
     MbaConstantPower,
     /// Channel-adaptive unicast: every device its own `N` blocks, optimal power control.
     Unicast,
+    /// Near-optimal Lagrangian selection (with a lower bound), optimal power control.
+    MbaLagrangian,
 }
 
 impl Scheme {
@@ -71,6 +75,7 @@ impl Scheme {
             Scheme::MbaBnb => "mba_bnb",
             Scheme::MbaConstantPower => "mba_constant_power",
             Scheme::Unicast => "unicast",
+            Scheme::MbaLagrangian => "mba_lagrangian",
         }
     }
 }
@@ -173,6 +178,7 @@ fn default_trials() -> u64 {
 fn default_realizations() -> u64 {
     100
 }
+/// The paper's four schemes (`mba_lagrangian` is asked for by name).
 fn default_schemes() -> Vec<Scheme> {
     Scheme::ALL.to_vec()
 }
@@ -234,6 +240,8 @@ pub struct StudyFile {
     pub greedy: GreedyOptions,
     #[serde(default)]
     pub exact: ExactOptions,
+    #[serde(default)]
+    pub lagrangian: LagrangianOptions,
     pub sweep: Sweep,
 }
 
@@ -326,6 +334,7 @@ impl StudyFile {
             ));
         }
         self.exact.validate("exact.")?;
+        self.lagrangian.validate("lagrangian.")?;
         if self.sweep.values.is_empty() {
             return Err(FieldError::new(
                 "sweep.values",

@@ -2,11 +2,12 @@
 //! compact model (docs/algorithms/exact.md), with the LP relaxation solved by HiGHS dual simplex, warm-started
 //! from the previous node's basis.
 
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use highs::{Col, HighsModelStatus, Model};
 
 use super::model::{Compact, int_bound};
+use super::work::{Meter, StoppedBy};
 use super::{ExactOptions, ExactResult, colgen, cuts, groups, mip};
 use crate::error::{HighsFailure, MbaError, Result};
 use crate::library::Instance;
@@ -55,6 +56,8 @@ struct Search<'a> {
     loaded: Vec<i8>,
     best: Selection,
     opts: ExactOptions,
+    /// The work budget and the safety net.
+    meter: Meter,
     start: Instant,
     next_progress: f64,
     /// Where progress lines of a long solve go (the caller decides whether they are shown).
@@ -72,20 +75,23 @@ pub fn run(
 ) -> Result<ExactResult> {
     let mut s = Search::new(inst, opts, incumbent, log)?;
     let nb = s.cm.blocks.len();
-    let full = s.opts;
     let groups = groups::class_groups(inst, &s.cm);
     let grouped = groups::worth_it(&groups);
     // Stage 0: the Dantzig-Wolfe bound over device classes, and the fixings it proves. With
-    // class groups it gets less time: the group stage proves more where tasks cluster.
+    // class groups it gets less work: the group stage proves more where tasks cluster.
     let chosen = s.cm.chosen_of(inst, &s.best);
     let ub = s.best.num_blocks();
-    let share = if grouped {
+    let colgen_end = if grouped {
         COLGEN_SHARE_GROUPED
     } else {
         COLGEN_SHARE
     };
-    let deadline = s.start + Duration::from_secs_f64(full.time_limit_s * share);
-    let mut root_lp = colgen::root_bound(&s.cm, &s.cm.assemblies(&chosen), ub, deadline, log)?;
+    let rounds = Meter::rounds(s.meter.allot(colgen_end));
+    let deadline = s.meter.deadline();
+    let patterns = s.cm.assemblies(&chosen);
+    let mut root_lp = colgen::root_bound(&s.cm, &patterns, ub, rounds, deadline, log)?;
+    s.meter.spend_rounds(root_lp.iterations);
+    s.meter.timed_out |= root_lp.timed_out;
     s.lps += root_lp.iterations;
     let dw = int_bound(root_lp.bound);
     // Incumbents from the master, far better than greedy (the fixings and the MIP stage both
@@ -97,7 +103,11 @@ pub fn run(
     let rounded_size = s.best.num_blocks();
     if dw < s.best.num_blocks() {
         let allowed: Vec<bool> = root_lp.y.iter().map(|&v| v > EPS).collect();
-        s.compact_mip(Some(&allowed), full.time_limit_s * SUB_MIP_SHARE)?;
+        let units = s
+            .meter
+            .allot(colgen_end + SUB_MIP_SHARE)
+            .min(SUB_MIP_SHARE * opts.work_limit);
+        s.compact_mip(Some(&allowed), units)?;
     }
     s.report_root(&root_lp, [greedy_size, rounded_size, s.best.num_blocks()]);
     // Stage 0b: the group bound and the union of the groups' optima.
@@ -114,14 +124,15 @@ pub fn run(
     root_lp.fix_against(&s.cm, ub);
     if s.elapsed() >= PROGRESS_EVERY_S / 2.0 {
         (s.log)(&format!(
-            "bnb: HiGHS MIP on the compact model until {:.1} s",
-            full.time_limit_s * MIP_SHARE
+            "bnb: {:.1} s, HiGHS MIP on the compact model for {:.1} work units",
+            s.elapsed(),
+            s.meter.allot(MIP_SHARE)
         ));
     }
-    // Stage 1: HiGHS MIP on the compact model from the incumbent, for most of the time. The
-    // Lagrangian fixings are not passed on: HiGHS proved less with them (K = 8 and 12, seeds
-    // 0-7, 60 s: K = 8 seed 5 in 38 s instead of 18, K = 12 seed 6 unproven).
-    let mip_lower = s.compact_mip(None, full.time_limit_s * MIP_SHARE - s.elapsed())?;
+    // Stage 1: HiGHS MIP on the compact model, for most of the budget. The Lagrangian fixings
+    // are not passed on: HiGHS proved less with them (K = 8 and 12, seeds 0-7, 60 s: K = 8
+    // seed 5 in 38 s instead of 18, K = 12 seed 6 unproven).
+    let mip_lower = s.compact_mip(None, s.meter.allot(MIP_SHARE))?;
     // Stage 2: our own search for the rest, from the better bound (it proves the tail rarely;
     // it also covers a MIP stage that stopped early). The fixings hold below `ub`, and the
     // incumbent only shrinks.
@@ -152,15 +163,15 @@ pub fn run_lp_only(
     Ok(s.result(lower_bound))
 }
 
-/// Share of the time limit after which the column generation stops.
+/// Share of the work budget by which the column generation ends.
 const COLGEN_SHARE: f64 = 0.4;
 /// The same when the classes form groups.
 const COLGEN_SHARE_GROUPED: f64 = 0.2;
-/// Share of the time limit by which the group stage ends.
+/// Share of the work budget by which the group stage ends.
 const GROUP_END: f64 = 0.7;
-/// Share of the time limit for the sub-MIP over the master's support.
+/// Share of the work budget for the sub-MIP over the master's support (at most).
 const SUB_MIP_SHARE: f64 = 0.1;
-/// Share of the time limit by which the compact MIP stage ends and our own search begins.
+/// Share of the work budget by which the compact MIP stage ends and our own search begins.
 const MIP_SHARE: f64 = 0.9;
 
 /// The error for a class that cannot reach its QoS with the whole library.
@@ -203,6 +214,7 @@ impl<'a> Search<'a> {
             loaded: vec![FREE; nb],
             best,
             opts: *opts,
+            meter: Meter::new(opts.work_limit, opts.time_limit_s, start),
             start,
             next_progress: PROGRESS_EVERY_S,
             log,
@@ -232,6 +244,7 @@ impl<'a> Search<'a> {
 
     fn result(self, lower_bound: usize) -> ExactResult {
         let ub = self.best.num_blocks();
+        let stopped_by = (lower_bound < ub).then(|| self.stop_reason());
         ExactResult {
             lower_bound: lower_bound.min(ub),
             optimal: lower_bound >= ub,
@@ -239,6 +252,8 @@ impl<'a> Search<'a> {
             nodes: self.nodes,
             lp_solves: self.lps,
             seconds: self.start.elapsed().as_secs_f64(),
+            stopped_by,
+            work: self.meter.done,
         }
     }
 
@@ -254,6 +269,7 @@ impl<'a> Search<'a> {
                 break;
             }
             self.nodes += 1;
+            self.meter.spend_tree_node();
             self.progress(&stack, node.bound);
             match self.process(node)? {
                 Step::Children(children) => stack.extend(children),
@@ -276,9 +292,21 @@ impl<'a> Search<'a> {
         }
     }
 
-    fn out_of_budget(&self) -> bool {
-        self.elapsed() >= self.opts.time_limit_s
+    fn out_of_budget(&mut self) -> bool {
+        self.meter.spent()
             || self.opts.node_limit.is_some_and(|l| self.nodes >= l)
+            || self.meter.past_deadline()
+    }
+
+    /// Why an unproven solve ended: the safety net wins (it makes the result irreproducible).
+    fn stop_reason(&self) -> StoppedBy {
+        if self.meter.timed_out {
+            StoppedBy::Time
+        } else if self.opts.node_limit.is_some_and(|l| self.nodes >= l) {
+            StoppedBy::NodeLimit
+        } else {
+            StoppedBy::Work
+        }
     }
 
     fn elapsed(&self) -> f64 {
@@ -330,7 +358,7 @@ impl<'a> Search<'a> {
                 Lp::Infeasible => return Ok(Step::Children(Vec::new())),
                 Lp::Stopped => return Ok(Step::Stopped(node)),
             };
-            let stop = rounds == 0 || self.elapsed() >= self.opts.time_limit_s;
+            let stop = rounds == 0 || self.meter.past_deadline();
             if stop || int_bound(value) >= ub || !self.add_cuts(&cols) {
                 break (value, cols, reduced);
             }
@@ -366,9 +394,9 @@ impl<'a> Search<'a> {
         let ub = self.best.num_blocks();
         let mut best: Option<(f64, usize, usize, usize)> = None;
         for b in fractional(&fix, y, STRONG_CANDIDATES) {
-            // Out of time: branch on the best so far, or hand the node back to the stopped
-            // search with the fixings found.
-            if self.elapsed() >= self.opts.time_limit_s {
+            // Past the safety net: branch on the best so far, or hand the node back to the
+            // stopped search with the fixings found.
+            if self.meter.past_deadline() {
                 break;
             }
             let z0 = self.child_value(&mut fix, b, 0, value)?;
@@ -438,18 +466,23 @@ impl<'a> Search<'a> {
         self.offer(&chosen);
     }
 
-    /// The compact MIP for `seconds`, within what the node limit leaves: over every block, or
-    /// (a sub-MIP) over the blocks `allowed` and the incumbent's, from the incumbent. Takes a
-    /// smaller selection it finds; returns its proven bound (0 for a sub-MIP or no run).
+    /// The compact MIP for `units` of work, within what the node limit leaves: over every
+    /// block, or (a sub-MIP) over the blocks `allowed` and the incumbent's, from the incumbent.
+    /// Takes a smaller selection it finds; returns its proven bound (0 for a sub-MIP or no run).
     ///
     /// The full MIP is *not* given our incumbent as a start: HiGHS proves more without it
     /// (measured on K = 8 and 12, seeds 0-7, 60 s: with the start it missed K = 8 seeds 5 and 6
     /// and K = 12 seeds 2 and 6, which it proves in 13-43 s without, and was slower on K = 8
     /// seeds 1 and 7; faster only on K = 8 seed 2, by about a second). Its own root heuristics
     /// find as good a solution early, and our incumbent still counts.
-    fn compact_mip(&mut self, allowed: Option<&[bool]>, seconds: f64) -> Result<usize> {
+    fn compact_mip(&mut self, allowed: Option<&[bool]>, units: f64) -> Result<usize> {
         let Some(nodes) = self.nodes_left() else {
             return Ok(0);
+        };
+        let limits = mip::Limits {
+            iterations: Meter::mip_iterations(units),
+            nodes,
+            seconds: self.meter.seconds_left(),
         };
         let chosen = self.cm.chosen_of(self.inst, &self.best);
         let allowed: Option<Vec<bool>> =
@@ -460,8 +493,10 @@ impl<'a> Search<'a> {
             allowed: allowed.as_deref(),
             ..Default::default()
         };
-        let stage = mip::compact(self.inst, &self.cm, scope, seconds, nodes)?;
+        let stage = mip::compact(self.inst, &self.cm, scope, limits)?;
         self.nodes += stage.nodes;
+        self.meter.spend_mip(stage.iterations, stage.nodes);
+        self.meter.timed_out |= stage.timed_out;
         if let Some(sel) = stage
             .best
             .filter(|s| s.num_blocks() < self.best.num_blocks())
@@ -476,9 +511,13 @@ impl<'a> Search<'a> {
         let Some(nodes) = self.nodes_left() else {
             return Ok(0);
         };
-        let deadline = self.start + Duration::from_secs_f64(self.opts.time_limit_s * GROUP_END);
-        let found = groups::group_bound(self.inst, &self.cm, groups, deadline, nodes)?;
+        let iterations = Meter::mip_iterations(self.meter.allot(GROUP_END));
+        let deadline = self.meter.deadline();
+        let found =
+            groups::group_bound(self.inst, &self.cm, groups, (iterations, nodes), deadline)?;
         self.nodes += found.nodes;
+        self.meter.spend_mip(found.iterations, found.nodes);
+        self.meter.timed_out |= found.timed_out;
         if let Some(mut union) = found.union {
             let order: Vec<usize> = (0..union.len()).collect();
             self.cm.make_minimal(&mut union, &order);

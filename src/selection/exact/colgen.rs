@@ -37,6 +37,8 @@ pub struct RootBound {
     /// The last restricted master's value: an upper bound on the Dantzig-Wolfe bound.
     pub master: f64,
     pub iterations: u64,
+    /// The safety net stopped it (the bound is valid, but depends on the machine).
+    pub timed_out: bool,
     /// The last master's `y`: a fractional point to round for an incumbent.
     pub y: Vec<f64>,
     /// The multipliers of `bound`.
@@ -47,12 +49,13 @@ pub struct RootBound {
 }
 
 /// Column generation from `start_patterns` (per class, block lists) until the bound proves
-/// `ub`, cannot rise to the next integer, or `deadline` passes. Nothing is fixed yet (see
-/// [`RootBound::fix_against`]).
+/// `ub`, cannot rise to the next integer, or `max_rounds` rounds are done (or, as a safety net,
+/// `deadline` passes: then `timed_out`). Nothing is fixed yet (see [`RootBound::fix_against`]).
 pub fn root_bound(
     cm: &Compact,
     start_patterns: &[Vec<usize>],
     ub: usize,
+    max_rounds: u64,
     deadline: Instant,
     log: &dyn Fn(&str),
 ) -> Result<RootBound> {
@@ -72,7 +75,12 @@ pub fn root_bound(
     let mut y = vec![1.0; cm.blocks.len()];
     let started = Instant::now();
     let mut next_progress = PROGRESS_EVERY_S;
-    while Instant::now() < deadline {
+    let mut timed_out = false;
+    while iterations < max_rounds {
+        if Instant::now() >= deadline {
+            timed_out = true;
+            break;
+        }
         iterations += 1;
         let (v, mu) = master.solve()?;
         value = v;
@@ -103,6 +111,7 @@ pub fn root_bound(
         bound,
         master: value,
         iterations,
+        timed_out,
         y,
         mu,
         y_fix: vec![-1; cm.blocks.len()],

@@ -20,12 +20,16 @@ use crate::error::Result;
 use crate::library::Instance;
 
 /// What the group stage proves and finds.
+#[derive(Default)]
 pub struct GroupBound {
     /// Proven lower bound on `|Y|` (0 when a group's MIP stopped without a bound).
     pub lower: usize,
     /// The union of the groups' optima (unit costs), when every group found one.
     pub union: Option<Vec<bool>>,
     pub nodes: u64,
+    pub iterations: u64,
+    /// A MIP stopped at the safety net's time limit.
+    pub timed_out: bool,
 }
 
 /// Classes grouped by task affinity: `r[c][d]`, the loss class `c` takes with task `d`'s whole
@@ -113,30 +117,38 @@ fn homes(cm: &Compact, groups: &[Vec<usize>]) -> Vec<usize> {
         .collect()
 }
 
-/// The group bound and the union incumbent, each group's two MIPs sharing the time to
-/// `deadline` (smaller groups first, so time a fast MIP leaves goes to the later ones).
+/// The group bound and the union incumbent, each group's two MIPs sharing `budget` (simplex
+/// iterations, and HiGHS nodes when limited; smaller groups first, so what a fast MIP leaves
+/// goes to the later ones), under the safety net `deadline`.
 pub fn group_bound(
     inst: &Instance,
     cm: &Compact,
     groups: &[Vec<usize>],
+    budget: (u64, Option<u64>),
     deadline: Instant,
-    node_limit: Option<u64>,
 ) -> Result<GroupBound> {
+    let (iterations, node_limit) = budget;
     let home = homes(cm, groups);
     let mut order: Vec<usize> = (0..groups.len()).collect();
     order.sort_by_key(|&g| groups[g].len());
     let mut union = Some(vec![false; cm.blocks.len()]);
-    let mut lower = 0;
-    let mut nodes = 0;
-    let mut runs_left = 2 * groups.len();
-    let mut nodes_left = node_limit;
-    let mut share = || {
-        let left = deadline
-            .saturating_duration_since(Instant::now())
-            .as_secs_f64();
-        let s = left / runs_left as f64;
-        runs_left -= 1;
-        s
+    let mut found = GroupBound::default();
+    let mut runs_left = 2 * groups.len() as u64;
+    let mut run = |scope: Scope, found: &mut GroupBound| -> Result<mip::Stage> {
+        let share = |total: u64, used: u64| total.saturating_sub(used) / runs_left.max(1);
+        let limits = mip::Limits {
+            iterations: share(iterations, found.iterations),
+            nodes: node_limit.map(|n| n.saturating_sub(found.nodes)),
+            seconds: deadline
+                .saturating_duration_since(Instant::now())
+                .as_secs_f64(),
+        };
+        runs_left = runs_left.saturating_sub(1);
+        let stage = mip::compact(inst, cm, scope, limits)?;
+        found.nodes += stage.nodes;
+        found.iterations += stage.iterations;
+        found.timed_out |= stage.timed_out;
+        Ok(stage)
     };
     for &g in &order {
         let classes = Some(groups[g].as_slice());
@@ -144,9 +156,7 @@ pub fn group_bound(
             classes,
             ..Default::default()
         };
-        let own = mip::compact(inst, cm, own_scope, share(), nodes_left)?;
-        nodes += own.nodes;
-        nodes_left = nodes_left.map(|n| n.saturating_sub(own.nodes));
+        let own = run(own_scope, &mut found)?;
         union = match (union, own.pick) {
             (Some(mut u), Some(p)) => {
                 u.iter_mut().zip(&p).for_each(|(u, &p)| *u |= p);
@@ -160,20 +170,9 @@ pub fn group_bound(
             cost: Some(&cost),
             ..Default::default()
         };
-        let homed = mip::compact(inst, cm, scope, share(), nodes_left)?;
-        nodes += homed.nodes;
-        nodes_left = nodes_left.map(|n| n.saturating_sub(homed.nodes));
         // Home costs are 0 or 1, so each group's share is an integer.
-        lower += homed.lower;
-        if nodes_left == Some(0) {
-            // The groups not solved add 0 to the bound (still valid) and nothing to the union.
-            union = None;
-            break;
-        }
+        found.lower += run(scope, &mut found)?.lower;
     }
-    Ok(GroupBound {
-        lower,
-        union,
-        nodes,
-    })
+    found.union = union;
+    Ok(found)
 }

@@ -6,16 +6,94 @@ use std::ffi::{CStr, c_char, c_int, c_void};
 use highs::{Col, HighsModelStatus, HighsSolutionStatus, RowProblem, Sense};
 
 use super::model::{Compact, int_bound, qos_floor, quiet_single_thread};
+use super::work::{Meter, StoppedBy, WorkDone};
 use super::{ExactOptions, ExactResult};
 use crate::error::{HighsFailure, MbaError, Result};
 use crate::library::Instance;
 use crate::selection::Selection;
 
+/// A HiGHS C API callback (`HighsCCallbackType`).
+type Callback = unsafe extern "C" fn(c_int, *const c_char, *const c_void, *mut c_int, *mut c_void);
+
 unsafe extern "C" {
-    /// From the HiGHS C API (linked through `highs-sys`); the `highs` crate reads only
-    /// 32-bit info values, and the node count is 64-bit.
+    // From the HiGHS C API (linked through `highs-sys`); the `highs` crate reads only 32-bit
+    // info values (the node count is 64-bit) and has no callbacks.
     fn Highs_getInt64InfoValue(highs: *const c_void, info: *const c_char, value: *mut i64)
     -> c_int;
+    fn Highs_setCallback(highs: *mut c_void, callback: Callback, data: *mut c_void) -> c_int;
+    fn Highs_startCallback(highs: *mut c_void, callback_type: c_int) -> c_int;
+    fn Highs_getCallbackDataOutItem(data_out: *const c_void, item: *const c_char) -> *const c_void;
+}
+
+/// `kHighsCallbackMipInterrupt`: HiGHS asks whether to stop, at fixed points of its search.
+const MIP_INTERRUPT: c_int = 6;
+
+/// A limit on the simplex iterations of one HiGHS MIP (all its LPs, root included): work
+/// counted, so the MIP stops at the same point on every machine.
+struct IterationBudget {
+    limit: i64,
+    /// Iterations at the last check.
+    used: i64,
+}
+
+/// The interrupt callback of [`IterationBudget`].
+unsafe extern "C" fn stop_after_iterations(
+    kind: c_int,
+    _message: *const c_char,
+    data_out: *const c_void,
+    data_in: *mut c_int,
+    budget: *mut c_void,
+) {
+    if kind != MIP_INTERRUPT || data_out.is_null() || data_in.is_null() || budget.is_null() {
+        return;
+    }
+    // SAFETY: HiGHS passes live callback data for the duration of the call; `budget` is the
+    // `IterationBudget` registered with this callback, alive until the solve returns; the first
+    // field of `HighsCallbackDataIn` is the `int user_interrupt` flag.
+    unsafe {
+        let item = Highs_getCallbackDataOutItem(data_out, c"mip_total_lp_iterations".as_ptr());
+        if item.is_null() {
+            return;
+        }
+        let used = *(item as *const i64);
+        let budget = &mut *(budget as *mut IterationBudget);
+        budget.used = used;
+        if used >= budget.limit {
+            *data_in = 1;
+        }
+    }
+}
+
+/// Solve `model` under an iteration budget; returns the solved model and the iterations used.
+fn solve_within(
+    model: highs::Model,
+    iterations: u64,
+    stage: &'static str,
+) -> Result<(highs::SolvedModel, u64)> {
+    let mut model = model;
+    let mut budget = IterationBudget {
+        limit: iterations.min(i64::MAX as u64) as i64,
+        used: 0,
+    };
+    let ptr = model.as_mut_ptr();
+    let data = (&mut budget as *mut IterationBudget).cast::<c_void>();
+    // SAFETY: `ptr` is the live HiGHS object of `model`; `budget` outlives the solve below,
+    // after which HiGHS no longer calls back.
+    let ok = unsafe {
+        Highs_setCallback(ptr, stop_after_iterations, data) == 0
+            && Highs_startCallback(ptr, MIP_INTERRUPT) == 0
+    };
+    if !ok {
+        return Err(MbaError::highs(
+            stage,
+            HighsFailure::Call(highs::HighsStatus::Error),
+        ));
+    }
+    let solved = model
+        .try_solve()
+        .map_err(|e| MbaError::highs(stage, HighsFailure::Call(e)))?;
+    let used = budget.used.max(0) as u64;
+    Ok((solved, used))
 }
 
 /// The plain model: `y_b` binary per physical block, `x[k][b]` binary per device and block.
@@ -62,19 +140,14 @@ pub fn run(inst: &Instance, opts: &ExactOptions, incumbent: Selection) -> Result
     let plain = Plain { blocks, y, x };
     let mut model = pb.optimise(Sense::Minimise);
     quiet_single_thread(&mut model);
-    model.set_option("time_limit", opts.time_limit_s);
-    model.set_option("mip_rel_gap", 0.0);
-    if let Some(limit) = opts.node_limit {
-        model.set_option("mip_max_nodes", limit.min(i32::MAX as u64) as i32);
-    }
+    set_limits(&mut model, opts.node_limit, opts.time_limit_s);
     let start_sel = Selection::verified(inst, incumbent.assignment).ok();
     if let Some(sel) = &start_sel {
         // A rejected start only costs HiGHS its head start.
         let _ = model.try_set_solution(Some(&plain.columns(inst, sel)), None, None, None);
     }
-    let solved = model
-        .try_solve()
-        .map_err(|e| MbaError::highs("MIP", HighsFailure::Call(e)))?;
+    let budget = Meter::mip_iterations(opts.work_limit);
+    let (solved, iterations) = solve_within(model, budget, "MIP")?;
     let status = solved.status();
     if matches!(
         status,
@@ -109,14 +182,39 @@ pub fn run(inst: &Instance, opts: &ExactOptions, incumbent: Selection) -> Result
         lower = ub;
     }
     lower = lower.max(super::trivial_lower_bound(inst).min(ub));
+    let node_count = int64_info(solved.as_ptr(), c"mip_node_count").unwrap_or(0);
+    let stopped_by = (lower < ub).then(|| {
+        if status == HighsModelStatus::ReachedTimeLimit {
+            StoppedBy::Time
+        } else if opts.node_limit.is_some_and(|l| node_count >= l) {
+            StoppedBy::NodeLimit
+        } else {
+            StoppedBy::Work
+        }
+    });
     Ok(ExactResult {
         lower_bound: lower,
         optimal: lower >= ub,
         selection: best,
-        nodes: int64_info(solved.as_ptr(), c"mip_node_count").unwrap_or(0),
+        nodes: node_count,
         lp_solves: 0,
         seconds: start.elapsed().as_secs_f64(),
+        stopped_by,
+        work: WorkDone {
+            mip_nodes: node_count,
+            mip_iterations: iterations,
+            ..WorkDone::default()
+        },
     })
+}
+
+/// Solve to optimality unless `nodes` HiGHS nodes are done or, as a safety net, `seconds` pass.
+fn set_limits(model: &mut highs::Model, nodes: Option<u64>, seconds: f64) {
+    model.set_option("time_limit", seconds.max(0.0));
+    model.set_option("mip_rel_gap", 0.0);
+    if let Some(n) = nodes {
+        model.set_option("mip_max_nodes", n.min(i32::MAX as u64) as i32);
+    }
 }
 
 /// A 64-bit HiGHS info value.
@@ -175,6 +273,19 @@ pub struct Stage {
     /// Proven lower bound on the objective, rounded up (on `|Y|` with unit costs).
     pub lower: usize,
     pub nodes: u64,
+    /// Simplex iterations, all its LPs together.
+    pub iterations: u64,
+    /// HiGHS stopped at the safety net's time limit.
+    pub timed_out: bool,
+}
+
+/// What may stop a compact MIP: its work budget in simplex iterations, a node limit, and the
+/// safety net's seconds.
+#[derive(Debug, Clone, Copy)]
+pub struct Limits {
+    pub iterations: u64,
+    pub nodes: Option<u64>,
+    pub seconds: f64,
 }
 
 /// What a compact MIP runs over; the default is the whole compact model with unit costs.
@@ -197,13 +308,17 @@ pub struct Scope<'a> {
 /// vertex), but HiGHS then loses the knapsack cover cuts it derives from the binary QoS rows,
 /// and proves far less (measured). Our own cover cuts are not added either: as rows they slowed
 /// HiGHS down (measured).
-pub fn compact(
-    inst: &Instance,
-    cm: &Compact,
-    scope: Scope,
-    time_limit_s: f64,
-    node_limit: Option<u64>,
-) -> Result<Stage> {
+pub fn compact(inst: &Instance, cm: &Compact, scope: Scope, limits: Limits) -> Result<Stage> {
+    if limits.iterations == 0 || limits.nodes == Some(0) {
+        return Ok(Stage {
+            best: None,
+            pick: None,
+            lower: 0,
+            nodes: 0,
+            iterations: 0,
+            timed_out: false,
+        });
+    }
     let nb = cm.blocks.len();
     let in_allowed = |b: usize| scope.allowed.is_none_or(|a| a[b]);
     let all: Vec<usize> = (0..cm.classes.len()).collect();
@@ -237,11 +352,7 @@ pub fn compact(
     }
     let mut model = pb.optimise(Sense::Minimise);
     quiet_single_thread(&mut model);
-    model.set_option("time_limit", time_limit_s.max(0.0));
-    model.set_option("mip_rel_gap", 0.0);
-    if let Some(limit) = node_limit {
-        model.set_option("mip_max_nodes", limit.min(i32::MAX as u64) as i32);
-    }
+    set_limits(&mut model, limits.nodes, limits.seconds);
     if let Some(chosen) = scope.start {
         let ncols = nb + x.iter().flatten().flatten().count();
         let mut cols = vec![0.0; ncols];
@@ -257,9 +368,7 @@ pub fn compact(
         }
         let _ = model.try_set_solution(Some(&cols), None, None, None);
     }
-    let solved = model
-        .try_solve()
-        .map_err(|e| MbaError::highs("compact MIP", HighsFailure::Call(e)))?;
+    let (solved, iterations) = solve_within(model, limits.iterations, "compact MIP")?;
     let status = solved.status();
     let pick = (solved.primal_solution_status() == HighsSolutionStatus::Feasible).then(|| {
         let cols = solved.get_solution().columns().to_vec();
@@ -289,5 +398,7 @@ pub fn compact(
         pick,
         lower,
         nodes: int64_info(solved.as_ptr(), c"mip_node_count").unwrap_or(0),
+        iterations,
+        timed_out: status == HighsModelStatus::ReachedTimeLimit,
     })
 }

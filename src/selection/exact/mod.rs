@@ -8,20 +8,27 @@ pub mod groups;
 mod mckp;
 mod mip;
 pub mod model;
+pub mod work;
 
 use serde::{Deserialize, Serialize};
 
+pub use self::work::{StoppedBy, WorkDone};
 use super::Selection;
-use crate::error::{FieldError, Result};
+use crate::error::{FieldError, Result, number};
 use crate::library::Instance;
 
-/// Branch-and-bound and MIP limits.
+/// Limits of exact selection (`[exact]` in a settings or study file). The work budget decides
+/// where a solve stops, so results are the same on every machine; the time limit is a safety net.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct ExactOptions {
-    /// Wall-clock limit, seconds. Default 60.
+    /// Work budget in units of about one second of `bnb` on a 2-core machine at the paper's
+    /// scale (docs/algorithms/exact.md says what a unit counts). Default 60.
+    pub work_limit: f64,
+    /// Wall-clock safety net, seconds: a solve it stops is flagged `stopped_by: "time"` and is
+    /// not reproducible. Default 3600.
     pub time_limit_s: f64,
-    /// Node limit. Default: none.
+    /// Limit on branch-and-bound nodes (HiGHS's and ours together). Default: none.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub node_limit: Option<u64>,
 }
@@ -29,18 +36,37 @@ pub struct ExactOptions {
 impl Default for ExactOptions {
     fn default() -> Self {
         ExactOptions {
-            time_limit_s: 60.0,
+            work_limit: 60.0,
+            time_limit_s: 3600.0,
             node_limit: None,
         }
     }
 }
 
+/// The largest work budget accepted (about 11 days of solving).
+pub const MAX_WORK_LIMIT: f64 = 1e6;
+
 impl ExactOptions {
     pub fn validate(&self, prefix: &str) -> Result<(), FieldError> {
-        if !(self.time_limit_s.is_finite() && self.time_limit_s > 0.0) {
+        if !(self.work_limit.is_finite()
+            && self.work_limit > 0.0
+            && self.work_limit <= MAX_WORK_LIMIT)
+        {
+            return Err(FieldError::new(
+                format!("{prefix}work_limit"),
+                format!(
+                    "{} is out of range: need 0 < work_limit <= {MAX_WORK_LIMIT:e}",
+                    number(self.work_limit)
+                ),
+            ));
+        }
+        if !(self.time_limit_s.is_finite() && self.time_limit_s > 0.0 && self.time_limit_s <= 1e9) {
             return Err(FieldError::new(
                 format!("{prefix}time_limit_s"),
-                format!("{} must be finite and > 0", self.time_limit_s),
+                format!(
+                    "{} is out of range: need 0 < time_limit_s <= 1e9",
+                    number(self.time_limit_s)
+                ),
             ));
         }
         Ok(())
@@ -57,6 +83,10 @@ pub struct ExactResult {
     pub nodes: u64,
     pub lp_solves: u64,
     pub seconds: f64,
+    /// Why the solve ended unproven (`None` when proven optimal).
+    pub stopped_by: Option<StoppedBy>,
+    /// The work it counted.
+    pub work: WorkDone,
 }
 
 /// A bound every selection meets: each position needs at least one block.
