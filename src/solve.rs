@@ -203,13 +203,7 @@ impl PsReport {
 }
 
 /// Relative gap `(best - bound) / best`.
-pub fn gap(best: usize, bound: usize) -> f64 {
-    if best == 0 {
-        0.0
-    } else {
-        (best.saturating_sub(bound)) as f64 / best as f64
-    }
-}
+pub use crate::selection::gap;
 
 /// PS, then optimal PC, constant-power MBA and unicast, for the given device gains.
 pub fn solve_with_gains(

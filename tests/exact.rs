@@ -77,46 +77,6 @@ fn assert_sound(inst: &Instance, r: &ExactResult, what: &str) {
     );
 }
 
-/// Small generated instances over a grid of parameters; at most 20 physical blocks.
-fn small_instances() -> Vec<(String, Instance)> {
-    let mut out = Vec::new();
-    let shapes = [
-        (2, 2),
-        (2, 4),
-        (3, 3),
-        (3, 5),
-        (4, 4),
-        (4, 5),
-        (5, 4),
-        (2, 8),
-    ];
-    for (s, &(m, n)) in shapes.iter().enumerate() {
-        for seed in 0..40u64 {
-            let pop =
-                [Popularity::Distinct, Popularity::Uniform, Popularity::Zipf][seed as usize % 3];
-            let devices = match pop {
-                Popularity::Distinct => 1 + seed as usize % m,
-                _ => 1 + seed as usize % 6,
-            };
-            let p = GeneratorParams {
-                models: m,
-                blocks: n,
-                devices,
-                clusters: 1 + seed as usize % 2,
-                qos_ratio: [0.5, 0.7, 0.8, 0.9, 0.95, 1.0][seed as usize % 6],
-                sharing: [0.0, 0.0, 0.5, 0.9][(seed / 3) as usize % 4],
-                inter_similarity: [0.5, 0.8][(seed / 2) as usize % 2],
-                depth_decay: [3.0, 0.5][(seed / 5) as usize % 2],
-                popularity: pop,
-                ..Default::default()
-            };
-            let seed = seed + 1000 * s as u64;
-            out.push((format!("{p:?} seed {seed}"), generate_instance(&p, seed)));
-        }
-    }
-    out
-}
-
 /// Hand-made instances: ties, shared blocks, repeated tasks with different QoS, a QoS met
 /// only by the whole own model.
 fn hand_made() -> Vec<(String, Instance)> {
@@ -165,7 +125,7 @@ fn hand_made() -> Vec<(String, Instance)> {
 
 #[test]
 fn bnb_mip_and_exhaustive_agree_on_small_instances() {
-    let mut cases = small_instances();
+    let mut cases = common::exact_small_instances();
     cases.extend(hand_made());
     assert!(cases.len() >= 300);
     // Under rayon on purpose: the solvers must be callable concurrently.
@@ -259,7 +219,7 @@ fn paper_scale_small_k_is_proven_and_matches_mip() {
 fn class_bound_is_valid_and_at_least_the_lp_bound() {
     let far = std::time::Instant::now() + std::time::Duration::from_secs(600);
     let mut above_lp = 0;
-    let cases = small_instances();
+    let cases = common::exact_small_instances();
     for (name, inst) in &cases {
         let truth = exhaustive(inst).expect("small enough").expect("feasible");
         let cm = Compact::new(inst);

@@ -45,46 +45,6 @@ fn assert_sound(inst: &Instance, r: &LagrangianResult, what: &str) {
     assert!(r.gap() >= 0.0 && r.gap() < 1.0, "{what}: gap {}", r.gap());
 }
 
-/// The small grid of tests/exact.rs: at most 20 physical blocks, exhaustive search proves it.
-fn small_instances() -> Vec<(String, Instance)> {
-    let mut out = Vec::new();
-    let shapes = [
-        (2, 2),
-        (2, 4),
-        (3, 3),
-        (3, 5),
-        (4, 4),
-        (4, 5),
-        (5, 4),
-        (2, 8),
-    ];
-    for (s, &(m, n)) in shapes.iter().enumerate() {
-        for seed in 0..40u64 {
-            let pop =
-                [Popularity::Distinct, Popularity::Uniform, Popularity::Zipf][seed as usize % 3];
-            let devices = match pop {
-                Popularity::Distinct => 1 + seed as usize % m,
-                _ => 1 + seed as usize % 6,
-            };
-            let p = GeneratorParams {
-                models: m,
-                blocks: n,
-                devices,
-                clusters: 1 + seed as usize % 2,
-                qos_ratio: [0.5, 0.7, 0.8, 0.9, 0.95, 1.0][seed as usize % 6],
-                sharing: [0.0, 0.0, 0.5, 0.9][(seed / 3) as usize % 4],
-                inter_similarity: [0.5, 0.8][(seed / 2) as usize % 2],
-                depth_decay: [3.0, 0.5][(seed / 5) as usize % 2],
-                popularity: pop,
-                ..Default::default()
-            };
-            let seed = seed + 1000 * s as u64;
-            out.push((format!("{p:?} seed {seed}"), generate_instance(&p, seed)));
-        }
-    }
-    out
-}
-
 /// Larger libraries with clustered tasks (up to 40 physical blocks, shared blocks in a third):
 /// the HiGHS MIP proves their optima.
 fn clustered_instances() -> Vec<(String, Instance)> {
@@ -107,7 +67,7 @@ fn clustered_instances() -> Vec<(String, Instance)> {
 
 #[test]
 fn small_instances_against_exhaustive_search() {
-    let cases = small_instances();
+    let cases = common::exact_small_instances();
     assert_eq!(cases.len(), 320);
     let results: Vec<(usize, usize, usize, usize)> = cases
         .par_iter()
@@ -189,7 +149,7 @@ fn clustered_instances_against_the_mip() {
 
 #[test]
 fn same_answer_for_any_thread_count() {
-    let mut cases: Vec<Instance> = small_instances()
+    let mut cases: Vec<Instance> = common::exact_small_instances()
         .into_iter()
         .step_by(16)
         .map(|(_, i)| i)
@@ -323,7 +283,7 @@ fn infeasible_instance_is_an_error() {
         msg.contains("infeasible") && msg.contains("device 1"),
         "{msg}"
     );
-    assert_eq!(err.exit_code(), 1);
+    assert_eq!(err.exit_code(), 2, "an unreachable QoS is bad input");
 }
 
 #[test]

@@ -162,12 +162,7 @@ pub struct LagrangianResult {
 impl LagrangianResult {
     /// Relative gap `(|Y| - lower bound) / |Y|`.
     pub fn gap(&self) -> f64 {
-        let best = self.selection.num_blocks();
-        if best == 0 {
-            0.0
-        } else {
-            best.saturating_sub(self.lower_bound) as f64 / best as f64
-        }
+        crate::selection::gap(self.selection.num_blocks(), self.lower_bound)
     }
 
     /// Whether the bound proves the selection optimal.

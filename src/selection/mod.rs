@@ -20,6 +20,15 @@ pub fn meets_qos(score: f64, qos: f64) -> bool {
     score >= qos - QOS_TOLERANCE * qos.abs().max(1.0)
 }
 
+/// Relative gap `(best - bound) / best` of a selection of `best` blocks with a proven bound.
+pub fn gap(best: usize, bound: usize) -> f64 {
+    if best == 0 {
+        0.0
+    } else {
+        best.saturating_sub(bound) as f64 / best as f64
+    }
+}
+
 /// A checked selection: the assignment, the broadcast set it implies, and each device's score.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Selection {

@@ -328,7 +328,7 @@ fn summary(figs: &[FigureRun], quick: bool, wall_s: f64) -> String {
         if unproven > 0 {
             let _ = writeln!(
                 s,
-                "\n{}: {unproven} of {} optimal selections hit the time or node limit \
+                "\n{}: {unproven} of {} optimal selections hit their work, node or time limit \
                  (per point: {:?}); their best selection, not a proven optimum, is used.",
                 f.name,
                 f.study.units(),

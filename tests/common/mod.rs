@@ -78,3 +78,44 @@ pub fn instance(
             .collect(),
     }
 }
+
+/// The exact test family: small generated instances over a grid of parameters, at most 20
+/// physical blocks each, so exhaustive search proves their optima (320 of them).
+pub fn exact_small_instances() -> Vec<(String, Instance)> {
+    let mut out = Vec::new();
+    let shapes = [
+        (2, 2),
+        (2, 4),
+        (3, 3),
+        (3, 5),
+        (4, 4),
+        (4, 5),
+        (5, 4),
+        (2, 8),
+    ];
+    for (s, &(m, n)) in shapes.iter().enumerate() {
+        for seed in 0..40u64 {
+            let pop =
+                [Popularity::Distinct, Popularity::Uniform, Popularity::Zipf][seed as usize % 3];
+            let devices = match pop {
+                Popularity::Distinct => 1 + seed as usize % m,
+                _ => 1 + seed as usize % 6,
+            };
+            let p = GeneratorParams {
+                models: m,
+                blocks: n,
+                devices,
+                clusters: 1 + seed as usize % 2,
+                qos_ratio: [0.5, 0.7, 0.8, 0.9, 0.95, 1.0][seed as usize % 6],
+                sharing: [0.0, 0.0, 0.5, 0.9][(seed / 3) as usize % 4],
+                inter_similarity: [0.5, 0.8][(seed / 2) as usize % 2],
+                depth_decay: [3.0, 0.5][(seed / 5) as usize % 2],
+                popularity: pop,
+                ..Default::default()
+            };
+            let seed = seed + 1000 * s as u64;
+            out.push((format!("{p:?} seed {seed}"), generate_instance(&p, seed)));
+        }
+    }
+    out
+}

@@ -140,11 +140,6 @@ pub fn highs_mip(
 impl ExactResult {
     /// Relative gap `(|Y| - lower bound) / |Y|`.
     pub fn gap(&self) -> f64 {
-        let best = self.selection.num_blocks();
-        if best == 0 {
-            0.0
-        } else {
-            best.saturating_sub(self.lower_bound) as f64 / best as f64
-        }
+        crate::selection::gap(self.selection.num_blocks(), self.lower_bound)
     }
 }
