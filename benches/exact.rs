@@ -6,39 +6,18 @@
 //! default `4,8,12,17,21`), `MBA_BENCH_MIP=0` (skip the plain MIP). Every result but the times
 //! is the same on any machine.
 
+mod common;
+use common::{env_list, env_or, median};
 use mba::library::generate::{GeneratorParams, generate_instance};
 use mba::selection::exact::{ExactOptions, ExactResult, branch_and_bound, highs_mip};
 use mba::selection::greedy::{GreedyOptions, greedy};
-
-fn env_or<T: std::str::FromStr>(key: &str, default: T) -> T {
-    std::env::var(key)
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
-}
-
-fn median(v: &mut [f64]) -> f64 {
-    v.sort_by(f64::total_cmp);
-    let n = v.len();
-    if n == 0 {
-        f64::NAN
-    } else if n % 2 == 1 {
-        v[n / 2]
-    } else {
-        (v[n / 2 - 1] + v[n / 2]) / 2.0
-    }
-}
 
 fn main() {
     // `cargo bench` passes `--bench`; nothing else is accepted.
     let work: f64 = env_or("MBA_BENCH_WORK", 60.0);
     let with_mip = env_or("MBA_BENCH_MIP", 1) != 0;
     let seeds: u64 = env_or("MBA_BENCH_SEEDS", 4);
-    let ks: Vec<usize> = std::env::var("MBA_BENCH_K")
-        .unwrap_or_else(|_| "4,8,12,17,21".into())
-        .split(',')
-        .filter_map(|s| s.trim().parse().ok())
-        .collect();
+    let ks = env_list("MBA_BENCH_K", "4,8,12,17,21");
     let opts = ExactOptions {
         work_limit: work,
         ..ExactOptions::default()

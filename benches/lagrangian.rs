@@ -9,38 +9,14 @@
 
 use std::time::Instant;
 
+mod common;
+use common::{env_list, env_or, median};
+
 use mba::library::Instance;
 use mba::library::generate::{GeneratorParams, generate_instance};
 use mba::selection::exact::{ExactOptions, highs_mip};
 use mba::selection::greedy::{GreedyOptions, greedy};
 use mba::selection::lagrangian::{LagrangianOptions, LagrangianResult, lagrangian};
-
-fn env_or<T: std::str::FromStr>(key: &str, default: T) -> T {
-    std::env::var(key)
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
-}
-
-fn env_list(key: &str, default: &str) -> Vec<usize> {
-    std::env::var(key)
-        .unwrap_or_else(|_| default.into())
-        .split(',')
-        .filter_map(|s| s.trim().parse().ok())
-        .collect()
-}
-
-fn median(v: &mut [f64]) -> f64 {
-    v.sort_by(f64::total_cmp);
-    let n = v.len();
-    if n == 0 {
-        f64::NAN
-    } else if n % 2 == 1 {
-        v[n / 2]
-    } else {
-        (v[n / 2 - 1] + v[n / 2]) / 2.0
-    }
-}
 
 /// The generator settings of `configs/paper.toml` (`[generator]`), with `K` and `M` given.
 fn paper_like(models: usize, devices: usize) -> GeneratorParams {

@@ -202,7 +202,6 @@ impl PsReport {
     }
 }
 
-/// Relative gap `(best - bound) / best`.
 pub use crate::selection::gap;
 
 /// PS, then optimal PC, constant-power MBA and unicast, for the given device gains.

@@ -5,7 +5,7 @@ mod common;
 
 use common::instance;
 use mba::library::Instance;
-use mba::library::generate::{GeneratorParams, Popularity, generate_instance};
+use mba::library::generate::{GeneratorParams, generate_instance};
 use mba::selection::Selection;
 use mba::selection::exact::model::{Compact, int_bound};
 use mba::selection::exact::{
@@ -263,28 +263,10 @@ fn proves_a_paper_scale_instance_above_its_class_bound() {
     proven_by_bnb(&paper_scale(8, 1), 116);
 }
 
-/// Small libraries with clustered tasks, where the group stage runs.
-fn clustered_instances() -> Vec<(String, Instance)> {
-    let mut out = Vec::new();
-    for seed in 0..120u64 {
-        let p = GeneratorParams {
-            models: 6 + seed as usize % 3,
-            blocks: 3 + seed as usize % 3,
-            devices: 4 + seed as usize % 5,
-            clusters: 2 + seed as usize % 2,
-            qos_ratio: [0.7, 0.8, 0.9][seed as usize % 3],
-            popularity: Popularity::Uniform,
-            ..Default::default()
-        };
-        out.push((format!("{p:?} seed {seed}"), generate_instance(&p, seed)));
-    }
-    out
-}
-
 #[test]
 fn group_bound_is_valid_and_its_union_feasible() {
     let far = std::time::Instant::now() + std::time::Duration::from_secs(600);
-    let results: Vec<(bool, bool)> = clustered_instances()
+    let results: Vec<(bool, bool)> = common::clustered_instances(false)
         .par_iter()
         .map(|(name, inst)| {
             let cm = Compact::new(inst);

@@ -6,7 +6,7 @@ mod common;
 
 use common::instance;
 use mba::library::Instance;
-use mba::library::generate::{GeneratorParams, Popularity, generate_instance};
+use mba::library::generate::{GeneratorParams, generate_instance};
 use mba::selection::Selection;
 use mba::selection::exact::{ExactOptions, highs_mip};
 use mba::selection::exhaustive::exhaustive;
@@ -43,26 +43,6 @@ fn assert_sound(inst: &Instance, r: &LagrangianResult, what: &str) {
         "{what}: bound below N"
     );
     assert!(r.gap() >= 0.0 && r.gap() < 1.0, "{what}: gap {}", r.gap());
-}
-
-/// Larger libraries with clustered tasks (up to 40 physical blocks, shared blocks in a third):
-/// the HiGHS MIP proves their optima.
-fn clustered_instances() -> Vec<(String, Instance)> {
-    let mut out = Vec::new();
-    for seed in 0..120u64 {
-        let p = GeneratorParams {
-            models: 6 + seed as usize % 3,
-            blocks: 3 + seed as usize % 3,
-            devices: 4 + seed as usize % 5,
-            clusters: 2 + seed as usize % 2,
-            qos_ratio: [0.7, 0.8, 0.9][seed as usize % 3],
-            sharing: [0.0, 0.0, 0.3][(seed / 3) as usize % 3],
-            popularity: Popularity::Uniform,
-            ..Default::default()
-        };
-        out.push((format!("{p:?} seed {seed}"), generate_instance(&p, seed)));
-    }
-    out
 }
 
 #[test]
@@ -110,7 +90,7 @@ fn small_instances_against_exhaustive_search() {
 
 #[test]
 fn clustered_instances_against_the_mip() {
-    let cases = clustered_instances();
+    let cases = common::clustered_instances(true);
     let o = ExactOptions {
         work_limit: 600.0,
         ..ExactOptions::default()

@@ -463,6 +463,15 @@ struct Scratch {
 }
 
 impl Scratch {
+    /// Block `j` as a repair candidate: its current gain, and whether this move may add it.
+    fn cand(&self, j: u32) -> Cand {
+        Cand {
+            ok: self.tabu[j as usize] != self.stamp,
+            gain: self.gain[j as usize],
+            block: j,
+        }
+    }
+
     fn new(m: &Model) -> Scratch {
         Scratch {
             gain: vec![0.0; m.nb],
@@ -534,15 +543,7 @@ fn repair(m: &Model, s: &mut State, sc: &mut Scratch) -> Option<Vec<usize>> {
             }
         }
     }
-    let mut heap: BinaryHeap<Cand> = sc
-        .touched
-        .iter()
-        .map(|&j| Cand {
-            ok: sc.tabu[j as usize] != sc.stamp,
-            gain: sc.gain[j as usize],
-            block: j,
-        })
-        .collect();
+    let mut heap: BinaryHeap<Cand> = sc.touched.iter().map(|&j| sc.cand(j)).collect();
     sc.clear();
     let mut since_refresh = 0;
     let mut over: Vec<usize> = (0..m.nc).filter(|&c| s.excess(m, c) > 0.0).collect();
@@ -632,11 +633,7 @@ fn cover(m: &Model, s: &mut State, sc: &mut Scratch, added: &mut Vec<usize>) -> 
         let best = sc
             .touched
             .iter()
-            .map(|&j| Cand {
-                ok: sc.tabu[j as usize] != sc.stamp,
-                gain: sc.gain[j as usize],
-                block: j,
-            })
+            .map(|&j| sc.cand(j))
             .max()
             .expect("touched is not empty");
         sc.clear();

@@ -252,11 +252,12 @@ fn study_of(path: &Path, p: &Part) -> Result<Study> {
 /// all there (each shard index once), with those parts in index order.
 fn complete_set(paths: &[PathBuf]) -> Result<(u64, Vec<(PathBuf, Part)>)> {
     let first_path = &paths[0];
-    let first_hash = part::load_part(first_path)?.spec_hash;
+    let mut first_hash: Option<String> = None;
     let mut groups: BTreeMap<u64, BTreeMap<u64, (PathBuf, Part)>> = BTreeMap::new();
     for path in paths {
         let p = part::load_part(path)?;
-        if p.spec_hash != first_hash {
+        let first_hash = first_hash.get_or_insert_with(|| p.spec_hash.clone());
+        if p.spec_hash != *first_hash {
             return Err(MbaError::Input {
                 file: path.display().to_string(),
                 field: "spec_hash".into(),

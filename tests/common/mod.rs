@@ -119,3 +119,28 @@ pub fn exact_small_instances() -> Vec<(String, Instance)> {
     }
     out
 }
+
+/// Small libraries with clustered tasks (120 of them, up to 40 physical blocks), where `bnb`'s
+/// group stage runs and the HiGHS MIP proves the optima; with `shared`, a third of them have
+/// shared physical blocks.
+pub fn clustered_instances(shared: bool) -> Vec<(String, Instance)> {
+    let mut out = Vec::new();
+    for seed in 0..120u64 {
+        let p = GeneratorParams {
+            models: 6 + seed as usize % 3,
+            blocks: 3 + seed as usize % 3,
+            devices: 4 + seed as usize % 5,
+            clusters: 2 + seed as usize % 2,
+            qos_ratio: [0.7, 0.8, 0.9][seed as usize % 3],
+            sharing: if shared {
+                [0.0, 0.0, 0.3][(seed / 3) as usize % 3]
+            } else {
+                0.0
+            },
+            popularity: Popularity::Uniform,
+            ..Default::default()
+        };
+        out.push((format!("{p:?} seed {seed}"), generate_instance(&p, seed)));
+    }
+    out
+}

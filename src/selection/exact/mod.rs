@@ -95,10 +95,10 @@ pub fn trivial_lower_bound(inst: &Instance) -> usize {
 }
 
 /// Exact selection in stages, from `incumbent` (the greedy result; an incumbent that does not
-/// verify is replaced by a feasible one built here): the class bound by column generation (at
-/// most 40% of the time limit, 20% when the classes form groups; it often proves optimality
-/// alone), the group bound where tasks cluster (until 70%), HiGHS MIP on the compact model
-/// until 90%, then the paper's Algorithm 2 for the rest.
+/// verify is replaced by a feasible one built here), each with a share of the work budget: the
+/// class bound by column generation (up to 40% of the budget, 20% when the classes form
+/// groups; it often proves optimality alone), the group bound where tasks cluster (up to 70%),
+/// HiGHS MIP on the compact model (up to 90%), then the paper's Algorithm 2 for the rest.
 pub fn branch_and_bound(
     inst: &Instance,
     opts: &ExactOptions,

@@ -74,11 +74,6 @@ impl Meter {
         (units * MIP_ITERATIONS_PER_UNIT).floor() as u64
     }
 
-    /// Search-tree nodes in `units`.
-    pub fn tree_nodes(units: f64) -> u64 {
-        (units * TREE_NODES_PER_UNIT).floor() as u64
-    }
-
     pub fn spend_rounds(&mut self, rounds: u64) {
         self.done.colgen_rounds += rounds;
         self.used += rounds as f64 / ROUNDS_PER_UNIT;
