@@ -480,7 +480,7 @@ impl<'a> Search<'a> {
             return Ok(0);
         };
         let limits = mip::Limits {
-            iterations: Meter::mip_iterations(units),
+            units,
             nodes,
             seconds: self.meter.seconds_left(),
         };
@@ -495,7 +495,8 @@ impl<'a> Search<'a> {
         };
         let stage = mip::compact(self.inst, &self.cm, scope, limits)?;
         self.nodes += stage.nodes;
-        self.meter.spend_mip(stage.iterations, stage.nodes);
+        self.meter
+            .spend_mip(stage.units, stage.iterations, stage.nodes);
         self.meter.timed_out |= stage.timed_out;
         if let Some(sel) = stage
             .best
@@ -511,12 +512,12 @@ impl<'a> Search<'a> {
         let Some(nodes) = self.nodes_left() else {
             return Ok(0);
         };
-        let iterations = Meter::mip_iterations(self.meter.allot(GROUP_END));
+        let units = self.meter.allot(GROUP_END);
         let deadline = self.meter.deadline();
-        let found =
-            groups::group_bound(self.inst, &self.cm, groups, (iterations, nodes), deadline)?;
+        let found = groups::group_bound(self.inst, &self.cm, groups, (units, nodes), deadline)?;
         self.nodes += found.nodes;
-        self.meter.spend_mip(found.iterations, found.nodes);
+        self.meter
+            .spend_mip(found.units, found.iterations, found.nodes);
         self.meter.timed_out |= found.timed_out;
         if let Some(mut union) = found.union {
             let order: Vec<usize> = (0..union.len()).collect();

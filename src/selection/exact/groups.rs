@@ -28,6 +28,8 @@ pub struct GroupBound {
     pub union: Option<Vec<bool>>,
     pub nodes: u64,
     pub iterations: u64,
+    /// Work units of all its MIPs.
+    pub units: f64,
     /// A MIP stopped at the safety net's time limit.
     pub timed_out: bool,
 }
@@ -117,17 +119,17 @@ fn homes(cm: &Compact, groups: &[Vec<usize>]) -> Vec<usize> {
         .collect()
 }
 
-/// The group bound and the union incumbent, each group's two MIPs sharing `budget` (simplex
-/// iterations, and HiGHS nodes when limited; smaller groups first, so what a fast MIP leaves
+/// The group bound and the union incumbent, each group's two MIPs sharing `budget` (work
+/// units, and HiGHS nodes when limited; smaller groups first, so what a fast MIP leaves
 /// goes to the later ones), under the safety net `deadline`.
 pub fn group_bound(
     inst: &Instance,
     cm: &Compact,
     groups: &[Vec<usize>],
-    budget: (u64, Option<u64>),
+    budget: (f64, Option<u64>),
     deadline: Instant,
 ) -> Result<GroupBound> {
-    let (iterations, node_limit) = budget;
+    let (units, node_limit) = budget;
     let home = homes(cm, groups);
     let mut order: Vec<usize> = (0..groups.len()).collect();
     order.sort_by_key(|&g| groups[g].len());
@@ -135,9 +137,8 @@ pub fn group_bound(
     let mut found = GroupBound::default();
     let mut runs_left = 2 * groups.len() as u64;
     let mut run = |scope: Scope, found: &mut GroupBound| -> Result<mip::Stage> {
-        let share = |total: u64, used: u64| total.saturating_sub(used) / runs_left.max(1);
         let limits = mip::Limits {
-            iterations: share(iterations, found.iterations),
+            units: (units - found.units).max(0.0) / runs_left.max(1) as f64,
             nodes: node_limit.map(|n| n.saturating_sub(found.nodes)),
             seconds: deadline
                 .saturating_duration_since(Instant::now())
@@ -147,6 +148,7 @@ pub fn group_bound(
         let stage = mip::compact(inst, cm, scope, limits)?;
         found.nodes += stage.nodes;
         found.iterations += stage.iterations;
+        found.units += stage.units;
         found.timed_out |= stage.timed_out;
         Ok(stage)
     };

@@ -146,7 +146,7 @@ pub fn run(inst: &Instance, opts: &ExactOptions, incumbent: Selection) -> Result
         // A rejected start only costs HiGHS its head start.
         let _ = model.try_set_solution(Some(&plain.columns(inst, sel)), None, None, None);
     }
-    let budget = Meter::mip_iterations(opts.work_limit);
+    let budget = Meter::mip_iterations(opts.work_limit, model.num_rows());
     let (solved, iterations) = solve_within(model, budget, "MIP")?;
     let status = solved.status();
     if matches!(
@@ -275,15 +275,17 @@ pub struct Stage {
     pub nodes: u64,
     /// Simplex iterations, all its LPs together.
     pub iterations: u64,
+    /// The work units they are worth on this model ([`Meter::mip_units`]).
+    pub units: f64,
     /// HiGHS stopped at the safety net's time limit.
     pub timed_out: bool,
 }
 
-/// What may stop a compact MIP: its work budget in simplex iterations, a node limit, and the
-/// safety net's seconds.
+/// What may stop a compact MIP: its work budget in units (simplex iterations weighted by the
+/// model's rows), a node limit, and the safety net's seconds.
 #[derive(Debug, Clone, Copy)]
 pub struct Limits {
-    pub iterations: u64,
+    pub units: f64,
     pub nodes: Option<u64>,
     pub seconds: f64,
 }
@@ -309,13 +311,14 @@ pub struct Scope<'a> {
 /// and proves far less (measured). Our own cover cuts are not added either: as rows they slowed
 /// HiGHS down (measured).
 pub fn compact(inst: &Instance, cm: &Compact, scope: Scope, limits: Limits) -> Result<Stage> {
-    if limits.iterations == 0 || limits.nodes == Some(0) {
+    if limits.units <= 0.0 || limits.nodes == Some(0) {
         return Ok(Stage {
             best: None,
             pick: None,
             lower: 0,
             nodes: 0,
             iterations: 0,
+            units: 0.0,
             timed_out: false,
         });
     }
@@ -368,7 +371,9 @@ pub fn compact(inst: &Instance, cm: &Compact, scope: Scope, limits: Limits) -> R
         }
         let _ = model.try_set_solution(Some(&cols), None, None, None);
     }
-    let (solved, iterations) = solve_within(model, limits.iterations, "compact MIP")?;
+    let rows = model.num_rows();
+    let budget = Meter::mip_iterations(limits.units, rows);
+    let (solved, iterations) = solve_within(model, budget, "compact MIP")?;
     let status = solved.status();
     let pick = (solved.primal_solution_status() == HighsSolutionStatus::Feasible).then(|| {
         let cols = solved.get_solution().columns().to_vec();
@@ -399,6 +404,7 @@ pub fn compact(inst: &Instance, cm: &Compact, scope: Scope, limits: Limits) -> R
         lower,
         nodes: int64_info(solved.as_ptr(), c"mip_node_count").unwrap_or(0),
         iterations,
+        units: Meter::mip_units(iterations, rows),
         timed_out: status == HighsModelStatus::ReachedTimeLimit,
     })
 }

@@ -10,11 +10,14 @@ use std::time::{Duration, Instant};
 use serde::Serialize;
 
 /// Column-generation rounds (a master LP and a knapsack per class) worth one work unit.
-pub const ROUNDS_PER_UNIT: f64 = 20.0;
-/// HiGHS simplex iterations (all LPs of a MIP, root and heuristics included) worth one unit.
-pub const MIP_ITERATIONS_PER_UNIT: f64 = 2_000.0;
+pub const ROUNDS_PER_UNIT: f64 = 40.0;
+/// HiGHS simplex work worth one unit, in iterations times the rows of the model they ran on
+/// (all LPs of a MIP, root and heuristics included): 4,000 iterations on a 5,000-row model. An
+/// iteration's cost grows about linearly with the rows (measured on models of 1.4k-11k rows), so
+/// bare iteration counts would let the small MIPs of the group stage use up the budget.
+pub const MIP_ROW_ITERATIONS_PER_UNIT: f64 = 2.0e7;
 /// Nodes of our own search (Algorithm 2, each with strong branching) worth one work unit.
-pub const TREE_NODES_PER_UNIT: f64 = 4.0;
+pub const TREE_NODES_PER_UNIT: f64 = 8.0;
 
 /// Why a solve ended without a proof of optimality.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -69,9 +72,14 @@ impl Meter {
         (units * ROUNDS_PER_UNIT).floor() as u64
     }
 
-    /// HiGHS MIP simplex iterations in `units`.
-    pub fn mip_iterations(units: f64) -> u64 {
-        (units * MIP_ITERATIONS_PER_UNIT).floor() as u64
+    /// HiGHS MIP simplex iterations in `units` on a model of `rows` rows.
+    pub fn mip_iterations(units: f64, rows: usize) -> u64 {
+        (units * MIP_ROW_ITERATIONS_PER_UNIT / rows.max(1) as f64).floor() as u64
+    }
+
+    /// Units worth `iterations` HiGHS simplex iterations on a model of `rows` rows.
+    pub fn mip_units(iterations: u64, rows: usize) -> f64 {
+        iterations as f64 * rows.max(1) as f64 / MIP_ROW_ITERATIONS_PER_UNIT
     }
 
     pub fn spend_rounds(&mut self, rounds: u64) {
@@ -79,10 +87,11 @@ impl Meter {
         self.used += rounds as f64 / ROUNDS_PER_UNIT;
     }
 
-    pub fn spend_mip(&mut self, iterations: u64, nodes: u64) {
+    /// Count a MIP's `units` (from [`Meter::mip_units`]), iterations and nodes.
+    pub fn spend_mip(&mut self, units: f64, iterations: u64, nodes: u64) {
         self.done.mip_iterations += iterations;
         self.done.mip_nodes += nodes;
-        self.used += iterations as f64 / MIP_ITERATIONS_PER_UNIT;
+        self.used += units;
     }
 
     pub fn spend_tree_node(&mut self) {
