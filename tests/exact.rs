@@ -274,7 +274,7 @@ fn group_bound_is_valid_and_its_union_feasible() {
             if !groups::worth_it(&gs) {
                 return (false, false);
             }
-            let found = groups::group_bound(inst, &cm, &gs, (u64::MAX, None), far).unwrap();
+            let found = groups::group_bound(inst, &cm, &gs, (f64::INFINITY, None), far).unwrap();
             let mip = highs_mip(inst, &opts(60.0, None), greedy_sel(inst)).unwrap();
             assert!(mip.optimal, "{name}: MIP not proven");
             let optimum = mip.selection.num_blocks();
@@ -359,7 +359,7 @@ fn limits_return_the_best_with_a_valid_bound() {
 fn the_same_budget_gives_the_same_solve() {
     let inst = paper_scale(12, 3);
     let g = greedy_sel(&inst);
-    let o = opts(3.0, None);
+    let o = opts(1.5, None);
     let runs: Vec<ExactResult> = (0..2)
         .into_par_iter()
         .map(|_| branch_and_bound(&inst, &o, g.clone()).unwrap())

@@ -19,7 +19,7 @@ pub const FIGURES: [(&str, &str); 3] = [
 ];
 
 /// Work budget of an exact solve in a quick run.
-const QUICK_EXACT_WORK: f64 = 2.0;
+const QUICK_EXACT_WORK: f64 = 1.0;
 
 /// A built-in figure study; `quick` keeps 3 points, 2 trials, 16 realizations and at most
 /// [`QUICK_EXACT_WORK`] units of work per exact solve (smoke runs).
