@@ -448,6 +448,14 @@ fn cli_bnb_and_mip_json() {
         assert!(ps_out["nodes"].as_u64().is_some());
         assert!(ps_out["work"]["mip_iterations"].as_u64().is_some());
         assert!(ps_out.get("stopped_by").is_none(), "{ps_out}");
+        // The start: Lagrangian's 65 blocks with its bound 64 (greedy: 89), then proven 65.
+        let start = &ps_out["start"];
+        assert_eq!(start["from"], "lagrangian", "{ps_out}");
+        assert_eq!(
+            (start["blocks"].as_u64(), start["lower_bound"].as_u64()),
+            (Some(65), Some(64))
+        );
+        assert_eq!(start["proven"], false);
         blocks.push(ps_out["blocks"].as_u64().unwrap());
     }
     assert_eq!(blocks[0], blocks[1]);
@@ -463,6 +471,10 @@ fn cli_bnb_and_mip_json() {
     assert_eq!(rc, 0, "{err}");
     let v: serde_json::Value = serde_json::from_str(&out).unwrap();
     assert!(v["ps"]["nodes"].as_u64().unwrap() <= 1);
+    assert!(
+        v["ps"]["blocks"].as_u64().unwrap() <= 65,
+        "never above its start"
+    );
     assert!(v["ps"]["lower_bound"].as_u64().unwrap() <= v["ps"]["blocks"].as_u64().unwrap());
     let (rc, _, _) = run(&["solve", path, "--ps", "bnb", "--time-limit", "-1"]);
     assert_eq!(rc, 2);

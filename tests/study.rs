@@ -655,7 +655,10 @@ fn reproduce_quick_writes_figures_and_summary() {
     assert!(summary.contains("| MBA / unicast latency, E = 200–320 J"));
     assert!(summary.contains("greedy / optimal blocks at K = 17"));
     // Fig. 6 also reports each selection's gap to its proven bound, as a table and a plot.
-    assert!(summary.contains("(gap; ± is the 95% CI half-width)"), "{summary}");
+    assert!(
+        summary.contains("(gap; ± is the 95% CI half-width)"),
+        "{summary}"
+    );
     assert!(dir.join("fig6").join("gap.png").is_file());
     // Every latency ratio is a measured number here (the quick run keeps E = 200 and 320 J).
     assert!(summary.contains("constant-power MBA / MBA latency at E = 200 J | 1.20 | 1."));
