@@ -53,7 +53,8 @@ fn timed(inst: &Instance, opts: &LagrangianOptions, repeat: usize) -> (Lagrangia
     let mut out = None;
     for _ in 0..repeat.max(1) {
         let t = Instant::now();
-        let r = lagrangian(inst, opts).expect("generated instances are feasible");
+        let r = lagrangian(inst, opts, &GreedyOptions::default())
+            .expect("generated instances are feasible");
         times.push(t.elapsed().as_secs_f64());
         if let Some(prev) = &out {
             assert_eq!(prev, &r, "not deterministic");

@@ -13,7 +13,7 @@ use crate::power::{
 };
 use crate::selection::exact::{ExactOptions, ExactResult, StoppedBy, WorkDone};
 use crate::selection::greedy::{GreedyOptions, greedy};
-use crate::selection::lagrangian::{LagrangianOptions, lagrangian};
+use crate::selection::lagrangian::{LagrangianOptions, LagrangianResult, lagrangian};
 use crate::selection::{Selection, exact};
 
 /// Which parameter-selection algorithm.
@@ -64,6 +64,31 @@ pub struct PsReport {
     /// The work an exact method counted (the same on every machine unless stopped by time).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub work: Option<WorkDone>,
+    /// `bnb`/`mip` only: the incumbent the exact solve started from.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub start: Option<ExactStart>,
+}
+
+/// Which exact method [`exact_from_best_start`] runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ExactMethod {
+    /// The staged branch and bound (`exact::branch_and_bound`).
+    Bnb,
+    /// The plain HiGHS MIP (`exact::highs_mip`).
+    Mip,
+}
+
+/// The incumbent an exact solve started from (`ps.start` in the solution JSON).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct ExactStart {
+    /// `greedy` or `lagrangian`: the smaller of the two (`lagrangian` on a tie).
+    pub from: PsMethod,
+    /// Its `|Y|`.
+    pub blocks: usize,
+    /// Lagrangian's proven lower bound, which the exact result's bound is never below.
+    pub lower_bound: usize,
+    /// Whether that bound proved the start optimal, so that no exact solve was run.
+    pub proven: bool,
 }
 
 /// One sent block under optimal PC.
@@ -128,7 +153,8 @@ pub fn device_gains(inst: &Instance, path_loss: f64, channel_seed: u64) -> Vec<f
         .collect()
 }
 
-/// Run parameter selection by `method` (greedy first: it starts the exact methods).
+/// Run parameter selection by `method` (greedy first; greedy and Lagrangian start the exact
+/// methods).
 pub fn select(inst: &Instance, method: PsMethod, opts: &SelectOptions) -> Result<PsReport> {
     select_logged(inst, method, opts, &|_| {})
 }
@@ -154,15 +180,21 @@ pub fn select_logged(
             r
         }
         PsMethod::Bnb | PsMethod::Mip => {
-            let r = if method == PsMethod::Bnb {
-                exact::branch_and_bound_logged(inst, exact_opts, greedy_result.selection, log)?
+            let which = if method == PsMethod::Bnb {
+                ExactMethod::Bnb
             } else {
-                exact::highs_mip(inst, exact_opts, greedy_result.selection)?
+                ExactMethod::Mip
             };
-            PsReport::from_exact(method, r)
+            let lag = lagrangian(inst, &opts.lagrangian, &opts.greedy)?;
+            let g = greedy_result.selection;
+            let (r, start) = exact_from_best_start(inst, which, exact_opts, g, &lag, log)?;
+            PsReport {
+                start: Some(start),
+                ..PsReport::from_exact(method, r)
+            }
         }
         PsMethod::Lagrangian => {
-            let r = lagrangian(inst, &opts.lagrangian)?;
+            let r = lagrangian(inst, &opts.lagrangian, &opts.greedy)?;
             PsReport::new(method, r.selection, r.lower_bound)
         }
     };
@@ -188,6 +220,7 @@ impl PsReport {
             lp_solves: None,
             stopped_by: None,
             work: None,
+            start: None,
         }
     }
 
@@ -203,6 +236,67 @@ impl PsReport {
 }
 
 pub use crate::selection::gap;
+
+/// Exact selection from the better of the greedy and Lagrangian selections, its bound never
+/// below Lagrangian's (both are proven bounds of the same instance). When Lagrangian's bound
+/// already proves its answer optimal no exact solve runs: none could find less or prove more.
+pub fn exact_from_best_start(
+    inst: &Instance,
+    method: ExactMethod,
+    opts: &ExactOptions,
+    greedy: Selection,
+    lag: &LagrangianResult,
+    log: &dyn Fn(&str),
+) -> Result<(ExactResult, ExactStart)> {
+    // Ties go to Lagrangian: it does not depend on the backend that ran greedy in a study.
+    let (from, sel) = if greedy.num_blocks() < lag.selection.num_blocks() {
+        (PsMethod::Greedy, greedy)
+    } else {
+        (PsMethod::Lagrangian, lag.selection.clone())
+    };
+    let start = ExactStart {
+        from,
+        blocks: sel.num_blocks(),
+        lower_bound: lag.lower_bound,
+        proven: lag.lower_bound >= sel.num_blocks(),
+    };
+    if start.proven {
+        log("exact: the Lagrangian bound proves the start optimal; no exact solve needed");
+        return Ok((proven_without_search(sel), start));
+    }
+    let r = match method {
+        ExactMethod::Bnb => exact::branch_and_bound_logged(inst, opts, sel, log)?,
+        ExactMethod::Mip => exact::highs_mip(inst, opts, sel)?,
+    };
+    Ok((with_bound(r, lag.lower_bound), start))
+}
+
+/// The result of an exact solve that was not needed: `sel` is proven optimal already.
+fn proven_without_search(sel: Selection) -> ExactResult {
+    ExactResult {
+        lower_bound: sel.num_blocks(),
+        optimal: true,
+        selection: sel,
+        nodes: 0,
+        lp_solves: 0,
+        seconds: 0.0,
+        stopped_by: None,
+        work: WorkDone::default(),
+    }
+}
+
+/// `r` with the better of its own bound and another proven bound `lb` of the same instance.
+/// `stopped_by` is kept even when `lb` proves optimality: a search stopped by the clock found
+/// its selection at a time-dependent moment, so the result stays marked as not reproducible.
+fn with_bound(r: ExactResult, lb: usize) -> ExactResult {
+    let blocks = r.selection.num_blocks();
+    let lower_bound = r.lower_bound.max(lb).min(blocks);
+    ExactResult {
+        lower_bound,
+        optimal: lower_bound >= blocks,
+        ..r
+    }
+}
 
 /// PS, then optimal PC, constant-power MBA and unicast, for the given device gains.
 pub fn solve_with_gains(

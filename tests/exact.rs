@@ -448,6 +448,14 @@ fn cli_bnb_and_mip_json() {
         assert!(ps_out["nodes"].as_u64().is_some());
         assert!(ps_out["work"]["mip_iterations"].as_u64().is_some());
         assert!(ps_out.get("stopped_by").is_none(), "{ps_out}");
+        // The start: Lagrangian's 65 blocks with its bound 64 (greedy: 89), then proven 65.
+        let start = &ps_out["start"];
+        assert_eq!(start["from"], "lagrangian", "{ps_out}");
+        assert_eq!(
+            (start["blocks"].as_u64(), start["lower_bound"].as_u64()),
+            (Some(65), Some(64))
+        );
+        assert_eq!(start["proven"], false);
         blocks.push(ps_out["blocks"].as_u64().unwrap());
     }
     assert_eq!(blocks[0], blocks[1]);
@@ -463,6 +471,10 @@ fn cli_bnb_and_mip_json() {
     assert_eq!(rc, 0, "{err}");
     let v: serde_json::Value = serde_json::from_str(&out).unwrap();
     assert!(v["ps"]["nodes"].as_u64().unwrap() <= 1);
+    assert!(
+        v["ps"]["blocks"].as_u64().unwrap() <= 65,
+        "never above its start"
+    );
     assert!(v["ps"]["lower_bound"].as_u64().unwrap() <= v["ps"]["blocks"].as_u64().unwrap());
     let (rc, _, _) = run(&["solve", path, "--ps", "bnb", "--time-limit", "-1"]);
     assert_eq!(rc, 2);
@@ -479,4 +491,66 @@ fn cli_bnb_and_mip_json() {
         "{err}"
     );
     std::fs::remove_dir_all(&dir).ok();
+}
+
+/// `bnb` and `mip` start from the better of greedy and Lagrangian selection (Lagrangian on a
+/// tie) and report it; their bound is never below Lagrangian's; where Lagrangian's bound already
+/// proves its answer optimal no exact solve runs (no nodes, no work).
+#[test]
+fn exact_methods_start_from_the_better_of_greedy_and_lagrangian() {
+    use mba::selection::lagrangian::{LagrangianOptions, lagrangian};
+    use mba::solve::{PsMethod, SelectOptions, select};
+    let sel_opts = SelectOptions {
+        exact: opts(5.0, None),
+        ..SelectOptions::default()
+    };
+    let mut skipped = [0; 2];
+    let mut searched = [0; 2];
+    for inst in common::small_instances(200, 12) {
+        let g = greedy_sel(&inst);
+        let l = lagrangian(
+            &inst,
+            &LagrangianOptions::default(),
+            &GreedyOptions::default(),
+        )
+        .unwrap();
+        for (i, method) in [PsMethod::Bnb, PsMethod::Mip].into_iter().enumerate() {
+            let r = select(&inst, method, &sel_opts).unwrap();
+            let start = r.start.expect("exact methods report their start");
+            let best = g.num_blocks().min(l.selection.num_blocks());
+            assert_eq!(start.blocks, best);
+            let from = if g.num_blocks() < l.selection.num_blocks() {
+                PsMethod::Greedy
+            } else {
+                PsMethod::Lagrangian
+            };
+            assert_eq!(start.from, from);
+            assert_eq!(start.lower_bound, l.lower_bound);
+            assert!(r.blocks <= best && r.lower_bound >= l.lower_bound.min(r.blocks));
+            // Small instances: every solve ends proven, with or without a search.
+            assert!(
+                r.optimal,
+                "{method:?}: {} vs bound {}",
+                r.blocks, r.lower_bound
+            );
+            assert_eq!(start.proven, l.lower_bound >= best);
+            if start.proven {
+                skipped[i] += 1;
+                assert_eq!((r.blocks, r.nodes, r.lp_solves), (best, Some(0), Some(0)));
+                let w = r.work.unwrap();
+                assert_eq!(
+                    w.colgen_rounds + w.mip_nodes + w.mip_iterations + w.tree_nodes,
+                    0
+                );
+            } else {
+                searched[i] += 1;
+            }
+        }
+    }
+    eprintln!("COUNTS {skipped:?} {searched:?}");
+    // Both paths are exercised (Lagrangian's bound proves most small instances, not all).
+    assert!(
+        skipped.iter().chain(&searched).all(|&n| n >= 1),
+        "{skipped:?} {searched:?}"
+    );
 }

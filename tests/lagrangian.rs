@@ -10,7 +10,7 @@ use mba::library::generate::{GeneratorParams, generate_instance};
 use mba::selection::Selection;
 use mba::selection::exact::{ExactOptions, highs_mip};
 use mba::selection::exhaustive::exhaustive;
-use mba::selection::greedy::{GreedyOptions, greedy};
+use mba::selection::greedy::{ChainOrder, ForeignPool, GreedyOptions, greedy};
 use mba::selection::lagrangian::{LagrangianOptions, LagrangianResult, lagrangian};
 use rayon::prelude::*;
 
@@ -19,7 +19,12 @@ fn greedy_sel(inst: &Instance) -> Selection {
 }
 
 fn solve(inst: &Instance) -> LagrangianResult {
-    lagrangian(inst, &LagrangianOptions::default()).expect("feasible instance")
+    lagrangian(
+        inst,
+        &LagrangianOptions::default(),
+        &GreedyOptions::default(),
+    )
+    .expect("feasible instance")
 }
 
 /// A result is a selection the checker rebuilds identically, never above greedy, with a bound
@@ -257,7 +262,12 @@ fn infeasible_instance_is_an_error() {
         vec![vec![0.8, 0.6, 0.1], vec![1.0, 1.0, 1.0]],
     ];
     let inst = instance(scores, None, &[(0, 2.0), (1, 3.5)]);
-    let err = lagrangian(&inst, &LagrangianOptions::default()).expect_err("infeasible");
+    let err = lagrangian(
+        &inst,
+        &LagrangianOptions::default(),
+        &GreedyOptions::default(),
+    )
+    .expect_err("infeasible");
     let msg = err.to_string();
     assert!(
         msg.contains("infeasible") && msg.contains("device 1"),
@@ -302,7 +312,7 @@ fn options_validate_and_deserialize() {
     ] {
         assert_eq!(bad.validate("lagrangian.").unwrap_err().field, field);
         let (_, inst) = (0, generate_instance(&GeneratorParams::default(), 0));
-        let err = lagrangian(&inst, &bad).expect_err("invalid options");
+        let err = lagrangian(&inst, &bad, &GreedyOptions::default()).expect_err("invalid options");
         assert_eq!(err.exit_code(), 2);
         assert!(err.to_string().contains(field), "{err}");
     }
@@ -315,6 +325,7 @@ fn options_validate_and_deserialize() {
             walk_iterations: 0,
             ..d
         },
+        &GreedyOptions::default(),
     )
     .unwrap();
     assert_sound(&inst, &r, "no iterations");
@@ -339,4 +350,39 @@ fn paper_scale_beats_greedy_with_a_tight_bound() {
         assert!(r.gap() <= 0.05, "seed {seed}: gap {:.3}", r.gap());
     }
     assert!(better >= 3, "better than greedy on {better} of 4");
+}
+
+/// The start is Algorithm 1 under the caller's `[greedy]` settings, not the defaults: on
+/// instances where the settings change greedy's answer, the start's size follows them.
+#[test]
+fn the_start_is_greedy_under_the_given_settings() {
+    let user = GreedyOptions {
+        chain_order: ChainOrder::MinLoss,
+        foreign: ForeignPool::Library,
+        ..GreedyOptions::default()
+    };
+    let mut differ = 0;
+    for seed in 0..4 {
+        let inst = generate_instance(&default_gen_k(8), seed);
+        let mine = greedy(&inst, &user).unwrap().selection.num_blocks();
+        let r = lagrangian(&inst, &LagrangianOptions::default(), &user).unwrap();
+        assert_sound(&inst, &r, "user greedy settings");
+        assert_eq!(r.greedy_blocks, mine, "seed {seed}");
+        assert!(r.selection.num_blocks() <= mine, "seed {seed}");
+        differ += usize::from(mine != greedy_sel(&inst).num_blocks());
+    }
+    // Otherwise the test could not tell the settings from the defaults.
+    assert!(
+        differ >= 1,
+        "the settings change greedy on {differ} of 4 instances"
+    );
+}
+
+fn default_gen_k(devices: usize) -> GeneratorParams {
+    GeneratorParams {
+        models: 21,
+        blocks: 24,
+        devices,
+        ..Default::default()
+    }
 }

@@ -84,13 +84,18 @@ fn one_and_two_threads_and_three_shards_give_identical_numbers() {
     let one = with_threads(1, || rows_of(&study, &CpuBackend, 1)).unwrap();
     let two = with_threads(2, || rows_of(&study, &CpuBackend, 1)).unwrap();
     let sharded = with_threads(2, || rows_of(&study, &CpuBackend, 3)).unwrap();
-    assert_eq!(one.len(), 2 * 3 * 3);
+    assert_eq!(one.len(), 2 * 3 * 4);
     assert_eq!(bits(&one), bits(&two));
     assert_eq!(bits(&one), bits(&sharded));
-    // Real numbers: every latency is served and MBA never needs more blocks than unicast.
+    // Real numbers: every latency is served and MBA never needs more blocks than unicast;
+    // unicast selects nothing, so its gap cell has no sample.
     for r in &one {
         assert_eq!(r.outages, 0, "{r:?}");
-        assert!(r.mean.unwrap() > 0.0, "{r:?}");
+        if r.scheme == "unicast" && r.metric == "gap" {
+            assert_eq!((r.count, r.mean), (0, None), "{r:?}");
+        } else {
+            assert!(r.mean.unwrap() > 0.0, "{r:?}");
+        }
     }
     let blocks = |scheme: &str, p: usize| {
         one.iter()
@@ -280,7 +285,7 @@ fn sharded_cli_runs_merge_to_the_unsharded_files() {
     assert!(read(&whole, "results.csv").starts_with(
         "point,parameter,value,scheme,metric,mean,ci95,count,outages\n0,devices,2,mba_greedy,"
     ));
-    for m in ["latency_s", "latency_per_device_s", "blocks"] {
+    for m in ["latency_s", "latency_per_device_s", "blocks", "gap"] {
         assert!(read(&whole, &format!("{m}.svg")).contains("mba_greedy"));
         let png = std::fs::read(whole.join(format!("{m}.png"))).unwrap();
         assert_eq!(&png[..4], b"\x89PNG");
@@ -434,11 +439,16 @@ fn outages_are_counted_and_never_averaged() {
     let rows = rows_of(&study, &CpuBackend, 1);
     let samples = 5 * 9;
     for r in &rows {
-        let latency = r.metric != "blocks";
+        let latency = r.metric.starts_with("latency");
         let starved = r.point == 0 && latency;
-        assert_eq!(r.count, if latency { samples } else { 5 }, "{r:?}");
+        let per_trial = if r.metric == "gap" && r.scheme == "unicast" {
+            0
+        } else {
+            5
+        };
+        assert_eq!(r.count, if latency { samples } else { per_trial }, "{r:?}");
         assert_eq!(r.outages, if starved { samples } else { 0 }, "{r:?}");
-        assert_eq!(r.mean.is_none(), starved, "{r:?}");
+        assert_eq!(r.mean.is_none(), starved || per_trial == 0, "{r:?}");
         assert!(r.mean.is_none_or(f64::is_finite));
     }
     // In the files: an empty CSV cell and a JSON null, never NaN or inf.
@@ -568,9 +578,12 @@ fn cpu_and_gpu_backends_give_the_same_study_within_tolerance() {
             c.scheme,
             c.metric
         );
+        if c.count == 0 {
+            continue; // unicast's gap: no sample on either backend
+        }
         let (cm, gm) = (c.mean.unwrap(), g.mean.unwrap());
         let rel = (cm - gm).abs() / cm.abs().max(1e-300);
-        if c.metric == "blocks" {
+        if c.metric == "blocks" || c.metric == "gap" {
             assert_eq!(cm, gm, "block counts at point {}", c.point);
         } else {
             assert!(
@@ -641,6 +654,12 @@ fn reproduce_quick_writes_figures_and_summary() {
     assert_eq!(summary.trim(), stdout.trim());
     assert!(summary.contains("| MBA / unicast latency, E = 200–320 J"));
     assert!(summary.contains("greedy / optimal blocks at K = 17"));
+    // Fig. 6 also reports each selection's gap to its proven bound, as a table and a plot.
+    assert!(
+        summary.contains("(gap; ± is the 95% CI half-width)"),
+        "{summary}"
+    );
+    assert!(dir.join("fig6").join("gap.png").is_file());
     // Every latency ratio is a measured number here (the quick run keeps E = 200 and 320 J).
     assert!(summary.contains("constant-power MBA / MBA latency at E = 200 J | 1.20 | 1."));
 }
@@ -694,5 +713,114 @@ fn realizations_beyond_one_batch_are_chunked_in_order() {
     assert_eq!(
         row.mean.map(f64::to_bits),
         acc.summary().mean.map(f64::to_bits)
+    );
+}
+
+/// The `gap` metric: per trial, `(|Y| - lower bound) / |Y|` of each scheme's selection against
+/// its method's proven bound (greedy's is the trivial `N`; unicast has none), averaged over the
+/// trials. Checked against the same trials solved by hand, bit for bit, at a point where every
+/// exact solve is proven (gap 0) and at one where the work budget leaves some unproven.
+#[test]
+fn the_gap_metric_is_each_selections_gap_to_its_proven_bound() {
+    use mba::library::Instance;
+    use mba::library::generate::{draw_tasks, generate_library};
+    use mba::selection::gap;
+    use mba::selection::greedy::greedy;
+    use mba::selection::lagrangian::lagrangian;
+    use mba::solve::{ExactMethod, exact_from_best_start};
+    let text = r#"
+[study]
+seed = 5
+trials = 3
+realizations = 2
+schemes = ["mba_greedy", "mba_bnb", "mba_lagrangian", "unicast"]
+
+[generator]
+models = 21
+blocks = 24
+
+[exact]
+work_limit = 0.5
+
+[sweep]
+parameter = "devices"
+values = [3, 12]
+"#;
+    let study = Study::from_text("gap.toml", text).unwrap();
+    let parts = |threads: usize, shards: u64| {
+        with_threads(threads, || {
+            (0..shards)
+                .map(|i| run_part(&study, &CpuBackend, Shard::new(i, shards).unwrap(), &Silent))
+                .collect::<mba::Result<Vec<_>>>()
+                .unwrap()
+        })
+        .unwrap()
+    };
+    let (rows, manifest) = results(&study, &parts(1, 1)).unwrap();
+    assert_eq!(bits(&rows), bits(&results(&study, &parts(2, 1)).unwrap().0));
+    assert_eq!(bits(&rows), bits(&results(&study, &parts(2, 3)).unwrap().0));
+    let f = &study.file;
+    // Each trial by hand: its instance, the three selections and their bounds.
+    let mut positive = 0;
+    for p in 0..f.points() {
+        let pt = f.point(p);
+        let library = Arc::new(generate_library(&pt.generator, 5));
+        let mut sums = [0.0; 3];
+        let mut proven = 0;
+        for t in 0..f.study.trials {
+            let mut rng = stream_rng(5, p as u64, t, Purpose::Tasks, 0);
+            let devices = draw_tasks(&pt.generator, &mut rng)
+                .into_iter()
+                .map(|task| Device {
+                    task,
+                    qos: pt.generator.qos_ratio * library.own_score(task),
+                    gain: None,
+                })
+                .collect();
+            let inst = Instance {
+                library: library.clone(),
+                devices,
+            };
+            let g = greedy(&inst, &f.greedy).unwrap().selection;
+            let l = lagrangian(&inst, &f.lagrangian, &f.greedy).unwrap();
+            let (b, _) =
+                exact_from_best_start(&inst, ExactMethod::Bnb, &f.exact, g.clone(), &l, &|_| {})
+                    .unwrap();
+            let bnb_gap = gap(b.selection.num_blocks(), b.lower_bound);
+            assert_eq!(bnb_gap == 0.0, b.optimal, "point {p} trial {t}");
+            proven += usize::from(b.optimal);
+            sums[0] += gap(g.num_blocks(), 24);
+            sums[1] += bnb_gap;
+            sums[2] += gap(l.selection.num_blocks(), l.lower_bound);
+        }
+        assert_eq!(
+            manifest.bnb_unproven[p],
+            f.study.trials - proven as u64,
+            "point {p}"
+        );
+        let cell = |scheme: &str| {
+            rows.iter()
+                .find(|r| r.point == p && r.scheme == scheme && r.metric == "gap")
+                .unwrap()
+        };
+        for (scheme, sum) in ["mba_greedy", "mba_bnb", "mba_lagrangian"].iter().zip(sums) {
+            let want = sum / f.study.trials as f64;
+            let r = cell(scheme);
+            assert_eq!(r.count, f.study.trials, "{scheme} point {p}");
+            assert_eq!(
+                r.mean.map(f64::to_bits),
+                Some(want.to_bits()),
+                "{scheme} point {p}"
+            );
+            positive += usize::from(want > 0.0 && *scheme != "mba_greedy");
+        }
+        assert_eq!((cell("unicast").count, cell("unicast").mean), (0, None));
+    }
+    // K = 3: every exact solve proven, gap 0; K = 12: the budget leaves some open.
+    assert_eq!(manifest.bnb_unproven[0], 0);
+    assert!(manifest.bnb_unproven[1] >= 1, "{:?}", manifest.bnb_unproven);
+    assert!(
+        positive >= 1,
+        "no point with a positive exact or Lagrangian gap"
     );
 }

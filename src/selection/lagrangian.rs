@@ -153,7 +153,7 @@ pub struct LagrangianResult {
     pub walk_iterations: usize,
     /// Phase 2 moves that made the best set smaller.
     pub improving_moves: usize,
-    /// `|Y|` of the greedy start.
+    /// `|Y|` of the greedy start (Algorithm 1 under the caller's `GreedyOptions`).
     pub greedy_blocks: usize,
     /// `|Y|` after phase 1.
     pub phase1_blocks: usize,
@@ -928,9 +928,14 @@ fn dual_bound(
     total - (0..m.nc).map(|c| lambda[c] * m.loose[c]).sum::<f64>()
 }
 
-/// Lagrangian selection (docs/algorithms/lagrangian.md). Errors on invalid options and on a device whose QoS the
-/// whole library cannot reach.
-pub fn lagrangian(inst: &Instance, opts: &LagrangianOptions) -> Result<LagrangianResult> {
+/// Lagrangian selection (docs/algorithms/lagrangian.md), started from Algorithm 1 under the
+/// user's `greedy` settings (so the answer is never above the greedy selection the user sees).
+/// Errors on invalid options and on a device whose QoS the whole library cannot reach.
+pub fn lagrangian(
+    inst: &Instance,
+    opts: &LagrangianOptions,
+    greedy_opts: &GreedyOptions,
+) -> Result<LagrangianResult> {
     opts.validate("lagrangian.")
         .map_err(|e| e.in_file("lagrangian options"))?;
     let cm = Compact::new(inst);
@@ -946,7 +951,7 @@ pub fn lagrangian(inst: &Instance, opts: &LagrangianOptions) -> Result<Lagrangia
             ),
         });
     }
-    let g = greedy(inst, &GreedyOptions::default())
+    let g = greedy(inst, greedy_opts)
         .map_err(|source| MbaError::Check {
             method: "greedy",
             source,

@@ -42,7 +42,8 @@ pub struct Part {
     pub units: Vec<UnitStats>,
 }
 
-pub const PART_FORMAT: &str = "mba-study-part/1";
+/// Version 2: four metrics per scheme (`gap` added); version-1 parts held three.
+pub const PART_FORMAT: &str = "mba-study-part/2";
 
 pub fn part_path(dir: &Path, shard: Shard) -> PathBuf {
     dir.join("parts").join(shard.file_name())

@@ -194,6 +194,37 @@ fn params(f: &FigureRun) -> String {
     )
 }
 
+/// A markdown table of `metric`'s means (± CI) per sweep point and scheme.
+fn means_table(s: &mut String, f: &FigureRun, metric: &str) {
+    let schemes = &f.study.file.study.schemes;
+    let head: Vec<&str> = schemes.iter().map(|s| s.name()).collect();
+    let _ = writeln!(
+        s,
+        "{} | {} |",
+        f.study.file.sweep.parameter.name(),
+        head.join(" | ")
+    );
+    let _ = writeln!(s, "---|{}", "---|".repeat(schemes.len()));
+    for (p, v) in f.study.file.sweep.values.iter().enumerate() {
+        let cells: Vec<String> = schemes
+            .iter()
+            .map(|sc| {
+                f.rows
+                    .iter()
+                    .find(|r| r.point == p && r.scheme == sc.name() && r.metric == metric)
+                    .map_or("n/a".into(), |r| match (r.mean, r.ci95) {
+                        (Some(m), Some(c)) => format!("{m:.4} ± {c:.4}"),
+                        (Some(m), None) => format!("{m:.4}"),
+                        _ if r.count == 0 => "n/a".into(),
+                        _ => format!("outage ({}/{})", r.outages, r.count),
+                    })
+            })
+            .collect();
+        let _ = writeln!(s, "{v} | {} |", cells.join(" | "));
+    }
+    let _ = writeln!(s, "\n({metric}; ± is the 95% CI half-width)\n");
+}
+
 /// The markdown summary: each headline claim, the paper's number, ours, and the setting.
 fn summary(figs: &[FigureRun], quick: bool, wall_s: f64) -> String {
     let get = |n: &str| figs.iter().find(|f| f.name == n).expect("all figures ran");
@@ -339,37 +370,15 @@ fn summary(figs: &[FigureRun], quick: bool, wall_s: f64) -> String {
     let _ = writeln!(s, "\n## Measured means\n");
     for f in figs {
         let _ = writeln!(s, "### {}\n", f.name);
-        let metric = match f.name.as_str() {
-            "fig6" => "blocks",
-            "fig7" => lat,
-            _ => per,
+        // Fig. 6 is about selection, so it also shows each selection's gap to its own bound.
+        let metrics: &[&str] = match f.name.as_str() {
+            "fig6" => &["blocks", "gap"],
+            "fig7" => &[lat],
+            _ => &[per],
         };
-        let schemes = &f.study.file.study.schemes;
-        let head: Vec<&str> = schemes.iter().map(|s| s.name()).collect();
-        let _ = writeln!(
-            s,
-            "{} | {} |",
-            f.study.file.sweep.parameter.name(),
-            head.join(" | ")
-        );
-        let _ = writeln!(s, "---|{}", "---|".repeat(schemes.len()));
-        for (p, v) in f.study.file.sweep.values.iter().enumerate() {
-            let cells: Vec<String> = schemes
-                .iter()
-                .map(|sc| {
-                    f.rows
-                        .iter()
-                        .find(|r| r.point == p && r.scheme == sc.name() && r.metric == metric)
-                        .map_or("n/a".into(), |r| match (r.mean, r.ci95) {
-                            (Some(m), Some(c)) => format!("{m:.4} ± {c:.4}"),
-                            (Some(m), None) => format!("{m:.4}"),
-                            _ => format!("outage ({}/{})", r.outages, r.count),
-                        })
-                })
-                .collect();
-            let _ = writeln!(s, "{v} | {} |", cells.join(" | "));
+        for metric in metrics {
+            means_table(&mut s, f, metric);
         }
-        let _ = writeln!(s, "\n({metric}; ± is the 95% CI half-width)\n");
     }
     s
 }

@@ -21,9 +21,10 @@ use crate::error::{FieldError, MbaError, Result};
 use crate::library::generate::{draw_tasks, generate_library};
 use crate::library::{Device, Instance, Library};
 use crate::power::Link;
-use crate::selection::Selection;
-use crate::selection::exact::{StoppedBy, branch_and_bound};
-use crate::selection::lagrangian::lagrangian;
+use crate::selection::exact::StoppedBy;
+use crate::selection::lagrangian::{LagrangianResult, lagrangian};
+use crate::selection::{Selection, gap};
+use crate::solve::{ExactMethod, exact_from_best_start};
 
 /// Statistics of one work unit: `accs[s * METRICS + m]` for the study's `s`-th scheme and metric
 /// `Metric::ALL[m]`.
@@ -43,6 +44,7 @@ pub struct UnitStats {
 /// A trial's exact selection and how its solve ended.
 struct BnbPick {
     selection: Selection,
+    lower_bound: usize,
     optimal: bool,
     timed_out: bool,
 }
@@ -121,8 +123,8 @@ struct Selected {
     greedy: Vec<Selection>,
     /// Optimal selections and whether each was proven optimal.
     bnb: Option<Vec<BnbPick>>,
-    /// Lagrangian selections, when `mba_lagrangian` is compared.
-    lagrangian: Option<Vec<Selection>>,
+    /// Lagrangian selections with their bounds, when `mba_lagrangian` is compared.
+    lagrangian: Option<Vec<LagrangianResult>>,
 }
 
 /// One batch of trials at one point of a study: selected together, then run through power
@@ -139,30 +141,30 @@ struct Batch<'a> {
 }
 
 impl Batch<'_> {
+    /// Greedy always; Lagrangian when `mba_lagrangian` is compared or `mba_bnb` starts from
+    /// it; branch and bound from the better of the two.
     fn select(&self) -> Result<Selected> {
+        let schemes = &self.study.file.study.schemes;
+        let (with_bnb, with_lag) = (
+            schemes.contains(&Scheme::MbaBnb),
+            schemes.contains(&Scheme::MbaLagrangian),
+        );
         let instances = self.instances();
         let greedy = self.greedy(&instances)?;
-        let bnb = if self.study.file.study.schemes.contains(&Scheme::MbaBnb) {
-            Some(self.bnb(&instances, &greedy)?)
-        } else {
-            None
-        };
-        let lagrangian = if self
-            .study
-            .file
-            .study
-            .schemes
-            .contains(&Scheme::MbaLagrangian)
-        {
+        let lag = if with_bnb || with_lag {
             Some(self.lagrangian(&instances)?)
         } else {
             None
+        };
+        let bnb = match &lag {
+            Some(lag) if with_bnb => Some(self.bnb(&instances, &greedy, lag)?),
+            _ => None,
         };
         Ok(Selected {
             instances,
             greedy,
             bnb,
-            lagrangian,
+            lagrangian: lag.filter(|_| with_lag),
         })
     }
 
@@ -217,18 +219,25 @@ impl Batch<'_> {
         Ok(greedy)
     }
 
-    /// Branch and bound from each greedy selection, with whether it was proven optimal.
-    fn bnb(&self, instances: &[Instance], greedy: &[Selection]) -> Result<Vec<BnbPick>> {
+    /// Branch and bound from the better of each trial's greedy and Lagrangian selections, with
+    /// the better bound and whether it was proven optimal.
+    fn bnb(
+        &self,
+        instances: &[Instance],
+        greedy: &[Selection],
+        lag: &[LagrangianResult],
+    ) -> Result<Vec<BnbPick>> {
         let (p, opts) = (self.p, &self.study.file.exact);
         instances
             .par_iter()
-            .zip(greedy)
+            .zip(greedy.par_iter().zip(lag))
             .zip(self.trials)
-            .map(|((inst, g), &t)| {
-                branch_and_bound(inst, opts, g.clone())
-                    .map(|r| BnbPick {
+            .map(|((inst, (g, l)), &t)| {
+                exact_from_best_start(inst, ExactMethod::Bnb, opts, g.clone(), l, &|_| {})
+                    .map(|(r, _)| BnbPick {
                         timed_out: r.stopped_by == Some(StoppedBy::Time),
                         optimal: r.optimal,
+                        lower_bound: r.lower_bound,
                         selection: r.selection,
                     })
                     .map_err(|e| MbaError::InTrial {
@@ -241,21 +250,20 @@ impl Batch<'_> {
             .collect()
     }
 
-    /// Lagrangian selection of each trial.
-    fn lagrangian(&self, instances: &[Instance]) -> Result<Vec<Selection>> {
-        let (p, opts) = (self.p, &self.study.file.lagrangian);
+    /// Lagrangian selection of each trial, started from greedy under the study's `[greedy]` on
+    /// the CPU (so it never depends on the backend).
+    fn lagrangian(&self, instances: &[Instance]) -> Result<Vec<LagrangianResult>> {
+        let (p, f) = (self.p, &self.study.file);
         instances
             .par_iter()
             .zip(self.trials)
             .map(|(inst, &t)| {
-                lagrangian(inst, opts)
-                    .map(|r| r.selection)
-                    .map_err(|e| MbaError::InTrial {
-                        scheme: "mba_lagrangian",
-                        point: p,
-                        trial: t,
-                        source: Box::new(e),
-                    })
+                lagrangian(inst, &f.lagrangian, &f.greedy).map_err(|e| MbaError::InTrial {
+                    scheme: "mba_lagrangian",
+                    point: p,
+                    trial: t,
+                    source: Box::new(e),
+                })
             })
             .collect()
     }
@@ -277,9 +285,16 @@ impl Batch<'_> {
             .map(|(i, &t)| {
                 let mut accs = vec![Acc::default(); schemes.len() * METRICS];
                 let blocks = TrialBlocks {
-                    greedy: sel.greedy[i].num_blocks(),
-                    bnb: sel.bnb.as_ref().map(|v| v[i].selection.num_blocks()),
-                    lagrangian: sel.lagrangian.as_ref().map(|v| v[i].num_blocks()),
+                    // Greedy proves nothing beyond the trivial bound: one block per position.
+                    greedy: (sel.greedy[i].num_blocks(), n),
+                    bnb: sel
+                        .bnb
+                        .as_ref()
+                        .map(|v| (v[i].selection.num_blocks(), v[i].lower_bound)),
+                    lagrangian: sel
+                        .lagrangian
+                        .as_ref()
+                        .map(|v| (v[i].selection.num_blocks(), v[i].lower_bound)),
                     unicast: sel.instances[i].num_devices() * n,
                 };
                 push_blocks(&mut accs, schemes, &blocks);
@@ -324,7 +339,7 @@ impl Batch<'_> {
                     jobs.push(job(&b[i].selection, n, f.study.seed, p, t, first, r));
                 }
                 if let Some(l) = &sel.lagrangian {
-                    jobs.push(job(&l[i], n, f.study.seed, p, t, first, r));
+                    jobs.push(job(&l[i].selection, n, f.study.seed, p, t, first, r));
                 }
             }
             let outcomes = backend.power_batch(&settings, &jobs)?;
@@ -375,10 +390,11 @@ fn job(sel: &Selection, n: usize, seed: u64, p: usize, t: u64, first: u64, len: 
     }
 }
 
+/// A trial's `(|Y|, proven lower bound)` per selection, and unicast's `K N` blocks.
 struct TrialBlocks {
-    greedy: usize,
-    bnb: Option<usize>,
-    lagrangian: Option<usize>,
+    greedy: (usize, usize),
+    bnb: Option<(usize, usize)>,
+    lagrangian: Option<(usize, usize)>,
     unicast: usize,
 }
 
@@ -389,17 +405,22 @@ struct TrialOutcomes<'a> {
     lagrangian: &'a [Outcome],
 }
 
-/// A trial's blocks sent, one sample per scheme.
+/// A trial's blocks sent and gap to the proven bound, one sample each per scheme. Unicast
+/// selects nothing, so it has no gap sample.
 fn push_blocks(accs: &mut [Acc], schemes: &[Scheme], blocks: &TrialBlocks) {
+    let with_bound = |(y, lb): (usize, usize)| (y, Some(lb));
     for (s, scheme) in schemes.iter().enumerate() {
-        let nblocks = match scheme {
-            Scheme::MbaGreedy | Scheme::MbaConstantPower => Some(blocks.greedy),
-            Scheme::MbaBnb => blocks.bnb,
-            Scheme::MbaLagrangian => blocks.lagrangian,
-            Scheme::Unicast => Some(blocks.unicast),
+        let picked = match scheme {
+            Scheme::MbaGreedy | Scheme::MbaConstantPower => Some(with_bound(blocks.greedy)),
+            Scheme::MbaBnb => blocks.bnb.map(with_bound),
+            Scheme::MbaLagrangian => blocks.lagrangian.map(with_bound),
+            Scheme::Unicast => Some((blocks.unicast, None)),
         };
-        if let Some(x) = nblocks {
-            accs[s * METRICS + 2].push(x as f64);
+        let Some((y, bound)) = picked else { continue };
+        let cell = &mut accs[s * METRICS..(s + 1) * METRICS];
+        cell[Metric::Blocks.slot()].push(y as f64);
+        if let Some(lb) = bound {
+            cell[Metric::Gap.slot()].push(gap(y, lb));
         }
     }
 }
@@ -417,8 +438,8 @@ fn push_latencies(accs: &mut [Acc], schemes: &[Scheme], devices: usize, by: &Tri
         };
         let cell = &mut accs[s * METRICS..(s + 1) * METRICS];
         for l in outcomes.iter().map(pick) {
-            cell[0].push(l);
-            cell[1].push(l / k);
+            cell[Metric::LatencyS.slot()].push(l);
+            cell[Metric::LatencyPerDeviceS.slot()].push(l / k);
         }
     }
 }

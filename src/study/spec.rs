@@ -90,16 +90,33 @@ pub enum Metric {
     LatencyPerDeviceS,
     /// Blocks sent (`|Y|`; `K N` for unicast), one sample per trial.
     Blocks,
+    /// Relative gap `(|Y| - lower bound) / |Y|` of the selection to its method's proven lower
+    /// bound, one sample per trial; none for unicast, which selects nothing.
+    Gap,
 }
 
 impl Metric {
-    pub const ALL: [Metric; 3] = [Metric::LatencyS, Metric::LatencyPerDeviceS, Metric::Blocks];
+    pub const ALL: [Metric; 4] = [
+        Metric::LatencyS,
+        Metric::LatencyPerDeviceS,
+        Metric::Blocks,
+        Metric::Gap,
+    ];
+
+    /// This metric's place in [`Metric::ALL`] (and in a unit's accumulators per scheme).
+    pub fn slot(self) -> usize {
+        Metric::ALL
+            .iter()
+            .position(|&m| m == self)
+            .expect("every metric is in ALL")
+    }
 
     pub fn name(self) -> &'static str {
         match self {
             Metric::LatencyS => "latency_s",
             Metric::LatencyPerDeviceS => "latency_per_device_s",
             Metric::Blocks => "blocks",
+            Metric::Gap => "gap",
         }
     }
 
@@ -108,6 +125,7 @@ impl Metric {
             Metric::LatencyS => "total latency (s)",
             Metric::LatencyPerDeviceS => "latency per device (s)",
             Metric::Blocks => "blocks sent",
+            Metric::Gap => "gap to lower bound (fraction of blocks)",
         }
     }
 }
