@@ -3,6 +3,7 @@
 //! `beta` solve costs `O(distinct gains)` per iteration.
 
 pub mod lambert;
+pub mod fast;
 mod solve;
 
 use serde::{Deserialize, Serialize};
