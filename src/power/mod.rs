@@ -75,7 +75,7 @@ impl SystemParams {
 }
 
 /// What one round needs from the system: `B`, `N0`, `Q`, `E`.
-#[derive(Debug, Clone, Copy, PartialEq)]
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
 pub struct Link {
     pub bandwidth_hz: f64,
     pub noise_w: f64,
