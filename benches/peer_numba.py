@@ -103,7 +103,8 @@ if numba is not None:
             w = w_of_q(q, ws[g] if ws[g] > 0.0 else w_start(q, ln_q))
             ws[g] = w
             ew = math.exp(w)
-            e_sum += weight[g] * math.expm1(w) / w
+            # e^w - 1 loses at most a bit for w >= 1 and spares an expm1
+            e_sum += weight[g] * ((ew - 1.0) if w >= 1.0 else math.expm1(w)) / w
             r = q / w
             de -= weight[g] * r * r / (w * ew)
         return e_sum, de

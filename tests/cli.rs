@@ -364,5 +364,8 @@ fn bench_compare_without_python_is_bad_input() {
         .unwrap();
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(2), "{stderr}");
-    assert!(stderr.contains("--compare") && stderr.contains("numba"), "{stderr}");
+    assert!(
+        stderr.contains("--compare") && stderr.contains("numba"),
+        "{stderr}"
+    );
 }

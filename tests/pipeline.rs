@@ -99,13 +99,27 @@ fn assert_same(what: &str, fast: f64, reference: f64) {
 
 fn assert_outcomes(what: &str, fast: Outcome, reference: Outcome) {
     assert_same(&format!("{what} mba"), fast.mba, reference.mba);
-    assert_same(&format!("{what} constant"), fast.constant, reference.constant);
+    assert_same(
+        &format!("{what} constant"),
+        fast.constant,
+        reference.constant,
+    );
     assert_same(&format!("{what} unicast"), fast.unicast, reference.unicast);
 }
 
 /// Budget factors over `E_min`: just above it (within and beyond the reference's own
 /// conditioning region), moderate, and far above.
-const RATIOS: [f64; 9] = [1.0 + 1e-6, 1.0 + 2e-3, 1.0 + 9e-3, 1.011, 1.03, 1.3, 30.0, 1e4, 1e9];
+const RATIOS: [f64; 9] = [
+    1.0 + 1e-6,
+    1.0 + 2e-3,
+    1.0 + 9e-3,
+    1.011,
+    1.03,
+    1.3,
+    30.0,
+    1e4,
+    1e9,
+];
 
 #[test]
 fn fast_pipeline_equals_reference_on_random_jobs() {
@@ -117,7 +131,11 @@ fn fast_pipeline_equals_reference_on_random_jobs() {
             1 => rng.random_range(2..6),
             _ => rng.random_range(1..40),
         };
-        let n = if case % 7 == 0 { 1 } else { rng.random_range(1..30) };
+        let n = if case % 7 == 0 {
+            1
+        } else {
+            rng.random_range(1..30)
+        };
         let job = random_job(&mut rng, k, n);
         let gains = random_gains(&mut rng, k);
         let plan = TrialPlan::new(&job);
@@ -129,7 +147,9 @@ fn fast_pipeline_equals_reference_on_random_jobs() {
                 link.energy_j = base * ratio;
             }
         }
-        let fixed = rng.random_bool(0.2).then(|| 10f64.powf(rng.random_range(-3.0..3.0)));
+        let fixed = rng
+            .random_bool(0.2)
+            .then(|| 10f64.powf(rng.random_range(-3.0..3.0)));
         let s = settings(link, fixed);
         let fast = plan.evaluate(&s, &gains, &mut scratch);
         let reference = reference_outcome(&s, &job, &gains);
@@ -164,7 +184,11 @@ fn fast_pipeline_equals_reference_on_drawn_gains() {
                 rayleigh_gains(job.seed, job.point, job.trial, r, s.path_loss, &mut gains);
                 let fast = plan.realization(&s, &job, r, &mut scratch);
                 let reference = reference_outcome(&s, &job, &gains);
-                assert_outcomes(&format!("K = {k}, E = {energy_j}, r = {r}"), fast, reference);
+                assert_outcomes(
+                    &format!("K = {k}, E = {energy_j}, r = {r}"),
+                    fast,
+                    reference,
+                );
             }
         }
     }
@@ -184,8 +208,14 @@ fn fast_solvers_use_the_whole_budget_and_match_the_reference() {
     let mut rng = ChaCha8Rng::seed_from_u64(3);
     let mut scratch = Scratch::default();
     for case in 0..3000 {
-        let k = if case % 4 == 0 { 1 } else { rng.random_range(1..60) };
-        let gains: Vec<f64> = (0..k).map(|_| 10f64.powf(rng.random_range(-9.0..3.0))).collect();
+        let k = if case % 4 == 0 {
+            1
+        } else {
+            rng.random_range(1..60)
+        };
+        let gains: Vec<f64> = (0..k)
+            .map(|_| 10f64.powf(rng.random_range(-9.0..3.0)))
+            .collect();
         let counts: Vec<u32> = (0..k).map(|_| rng.random_range(1..40)).collect();
         let reference_groups = GainGroups::from_counts(&gains, &counts);
         let mut link = paper_link();
@@ -214,10 +244,19 @@ fn outages_and_empty_rounds() {
     let link = paper_link();
     let mut scratch = Scratch::default();
     let zero = groups_of(&link, &[1e-3, 0.0], &[2, 1]);
-    assert_eq!(optimal_latency(&link, &zero, &mut scratch), Some(f64::INFINITY));
-    assert_eq!(constant_latency(&link, &zero, None, 1.0), Some(f64::INFINITY));
+    assert_eq!(
+        optimal_latency(&link, &zero, &mut scratch),
+        Some(f64::INFINITY)
+    );
+    assert_eq!(
+        constant_latency(&link, &zero, None, 1.0),
+        Some(f64::INFINITY)
+    );
     let weak = groups_of(&link, &[1e-12], &[1000]);
-    assert_eq!(optimal_latency(&link, &weak, &mut scratch), Some(f64::INFINITY));
+    assert_eq!(
+        optimal_latency(&link, &weak, &mut scratch),
+        Some(f64::INFINITY)
+    );
     let empty = Groups::default();
     assert_eq!(optimal_latency(&link, &empty, &mut scratch), Some(0.0));
     assert_eq!(constant_latency(&link, &empty, Some(1.0), 0.0), Some(0.0));
@@ -228,4 +267,3 @@ fn outages_and_empty_rounds() {
     };
     assert_eq!(optimal_latency(&at_min, &near, &mut scratch), None);
 }
-

@@ -13,8 +13,8 @@ use mba::study::{Shard, Study};
 
 use crate::backends::{open, with_threads};
 use crate::bench::{BenchBackend, BenchReport, run_bench};
-use crate::peer::Peer;
 use crate::choices::{BackendArg, ChainOrderArg, DeviceOrderArg, ForeignArg, PopularityArg, PsArg};
+use crate::peer::Peer;
 use crate::progress::{Mode, Reporter};
 use crate::settings::Settings;
 
@@ -530,7 +530,11 @@ fn print_peer(r: &BenchReport, peer: &crate::peer::PeerReport) {
             .iter()
             .find(|row| row.scale == p.scale && row.backend.starts_with("cpu"))
             .map(|row| format!("{:.2}", row.realizations_per_s / p.realizations_per_s));
-        let worst = p.vs_mba.values().map(|e| e.max_rel_error).fold(0.0, f64::max);
+        let worst = p
+            .vs_mba
+            .values()
+            .map(|e| e.max_rel_error)
+            .fold(0.0, f64::max);
         let mismatches: u64 = p.vs_mba.values().map(|e| e.outage_mismatches).sum();
         println!(
             "{:<28} {:<20} {:>10} {:>14.4e} {:>12} {:>14.1e} ({} outage mismatches)",

@@ -76,12 +76,7 @@ pub struct PeerReport {
 }
 
 /// The peer's view of one scale: the job, and the check set of its first `check` realizations.
-pub fn peer_scale(
-    scale: &str,
-    s: &PowerSettings,
-    job: &PowerJob,
-    check: u64,
-) -> Result<PeerScale> {
+pub fn peer_scale(scale: &str, s: &PowerSettings, job: &PowerJob, check: u64) -> Result<PeerScale> {
     let check_job = PowerJob {
         realizations: check.min(job.realizations),
         ..job.clone()
@@ -126,7 +121,10 @@ pub fn check_python(peer: Peer) -> Result<()> {
     }
     let stderr = String::from_utf8_lossy(&out.stderr);
     let last = stderr.lines().last().unwrap_or("no message");
-    Err(MbaError::flag("--compare", format!("python3 failed ({last}): {NEEDS}")))
+    Err(MbaError::flag(
+        "--compare",
+        format!("python3 failed ({last}): {NEEDS}"),
+    ))
 }
 
 /// Write the script and the jobs to a fresh temporary folder, run the peer on `threads`

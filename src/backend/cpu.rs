@@ -87,7 +87,8 @@ impl TrialPlan {
             blocks_per_model: job.blocks_per_model,
         };
         for b in 0..job.num_blocks() {
-            let req = &job.req_devices[job.req_offsets[b] as usize..job.req_offsets[b + 1] as usize];
+            let req =
+                &job.req_devices[job.req_offsets[b] as usize..job.req_offsets[b + 1] as usize];
             if let [only] = req {
                 own_blocks[*only as usize] += 1;
                 continue;
@@ -123,18 +124,34 @@ impl TrialPlan {
 
     /// The three schemes from given gains, equal to [`reference_outcome`]: the fast solvers of
     /// `power::fast`, and the reference wherever they defer to it.
-    pub fn evaluate(&self, s: &PowerSettings, gains: &[f64], scratch: &mut PipelineScratch) -> Outcome {
+    pub fn evaluate(
+        &self,
+        s: &PowerSettings,
+        gains: &[f64],
+        scratch: &mut PipelineScratch,
+    ) -> Outcome {
         self.count_weakest(gains, &mut scratch.counts);
         self.fill_groups(&s.link, gains, scratch);
         let PipelineScratch {
-            counts, mba, unicast, solver, ..
+            counts,
+            mba,
+            unicast,
+            solver,
+            ..
         } = scratch;
         let link = &s.link;
-        let t_mba = optimal_latency(link, mba, solver)
-            .unwrap_or_else(|| optimal_power(link, &GainGroups::from_counts(gains, counts)).latency_s);
-        let constant = constant_latency(link, mba, s.constant_power_w, t_mba).unwrap_or_else(|| {
-            constant_power(link, &GainGroups::from_counts(gains, counts), s.constant_power_w).latency_s
+        let t_mba = optimal_latency(link, mba, solver).unwrap_or_else(|| {
+            optimal_power(link, &GainGroups::from_counts(gains, counts)).latency_s
         });
+        let constant =
+            constant_latency(link, mba, s.constant_power_w, t_mba).unwrap_or_else(|| {
+                constant_power(
+                    link,
+                    &GainGroups::from_counts(gains, counts),
+                    s.constant_power_w,
+                )
+                .latency_s
+            });
         let uni = optimal_latency(link, unicast, solver).unwrap_or_else(|| {
             let g = GainGroups::from_gains_repeated(gains, self.blocks_per_model);
             optimal_power(link, &g).latency_s
@@ -152,10 +169,14 @@ impl TrialPlan {
         counts.clear();
         counts.extend_from_slice(&self.own_blocks);
         for (i, &blocks) in self.set_blocks.iter().enumerate() {
-            let set = &self.set_devices[self.set_offsets[i] as usize..self.set_offsets[i + 1] as usize];
+            let set =
+                &self.set_devices[self.set_offsets[i] as usize..self.set_offsets[i + 1] as usize];
             let mut weakest = set[0];
             for &k in &set[1..] {
-                if gains[k as usize].total_cmp(&gains[weakest as usize]).is_lt() {
+                if gains[k as usize]
+                    .total_cmp(&gains[weakest as usize])
+                    .is_lt()
+                {
                     weakest = k;
                 }
             }

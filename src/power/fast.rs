@@ -82,7 +82,11 @@ impl Groups {
 
     /// `sum_b 1 / a_b`, so that `E_min = (Q ln2 / B) * this`.
     fn inv_a_sum(&self) -> f64 {
-        self.a.iter().zip(&self.count).map(|(&a, &n)| n as f64 / a).sum()
+        self.a
+            .iter()
+            .zip(&self.count)
+            .map(|(&a, &n)| n as f64 / a)
+            .sum()
     }
 }
 
@@ -138,7 +142,9 @@ enum Feasibility {
     Outage,
     /// A budget within `NEAR_MIN` of `E_min`: the reference decides.
     NearMinimum,
-    Feasible { e_min: f64 },
+    Feasible {
+        e_min: f64,
+    },
 }
 
 /// The outage test shared by both schemes.
@@ -173,7 +179,13 @@ pub fn optimal_latency(link: &Link, g: &Groups, s: &mut Scratch) -> Option<f64> 
         .extend(g.a.iter().zip(&g.count).map(|(&a, &n)| n as f64 * c / a));
     let l = start(link, g, s, e_min);
     joint_newton(link, g, s, l)?;
-    let latency = g.count.iter().zip(&s.w).map(|(&n, &w)| n as f64 / w).sum::<f64>() * c;
+    let latency = g
+        .count
+        .iter()
+        .zip(&s.w)
+        .map(|(&n, &w)| n as f64 / w)
+        .sum::<f64>()
+        * c;
     latency.is_finite().then_some(latency)
 }
 
@@ -292,7 +304,11 @@ pub fn constant_latency(link: &Link, g: &Groups, fixed_w: Option<f64>, t_mba: f6
         if (used - link.energy_j).abs() <= 1e-9 * link.energy_j {
             return None;
         }
-        return Some(if used > link.energy_j { f64::INFINITY } else { t });
+        return Some(if used > link.energy_j {
+            f64::INFINITY
+        } else {
+            t
+        });
     }
     let mut lp = (link.energy_j / t_mba).ln();
     for _ in 0..MAX_ITER {

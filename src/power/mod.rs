@@ -2,8 +2,8 @@
 //! constant-power MBA, and channel-adaptive unicast. Blocks with equal gains are grouped so one
 //! `beta` solve costs `O(distinct gains)` per iteration.
 
-pub mod lambert;
 pub mod fast;
+pub mod lambert;
 mod solve;
 
 use serde::{Deserialize, Serialize};
