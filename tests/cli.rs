@@ -354,3 +354,18 @@ fn outage_is_reported_not_nan() {
     );
     assert!(!String::from_utf8_lossy(&out.stdout).contains("NaN"));
 }
+
+#[test]
+fn bench_compare_without_python_is_bad_input() {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_mba"))
+        .args(["bench", "--backend", "cpu", "--compare", "numba"])
+        .env("PATH", "")
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains("--compare") && stderr.contains("numba"),
+        "{stderr}"
+    );
+}

@@ -16,6 +16,8 @@ use mba::library::{Device, Library};
 use mba::power::{Link, SystemParams};
 use mba::selection::greedy::{GreedyOptions, greedy};
 
+use crate::peer::{Peer, PeerReport, PeerScale, check_python, peer_scale, run_peer};
+
 /// Which backends `mba bench` measures.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, clap::ValueEnum)]
 #[serde(rename_all = "kebab-case")]
@@ -59,6 +61,9 @@ pub struct BenchReport {
     pub cpu_threads: usize,
     pub gpu_adapter: Option<String>,
     pub rows: Vec<BenchRow>,
+    /// The Python peer's rows, with `--compare`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub peer: Option<PeerReport>,
 }
 
 /// The two benchmark scales.
@@ -167,11 +172,22 @@ fn measure_greedy(
     Ok(trials.len() as f64 / start.elapsed().as_secs_f64())
 }
 
+/// Realizations of mba's gains and latencies the peer re-solves, per scale.
+const PEER_CHECK: [u64; 2] = [2000, 200];
+
 /// Run the benchmark. `realizations`: per measurement (defaults: 50 000 on the CPU; 2^22 on a
-/// hardware GPU, 20 000 on a software adapter); the K = 200 scale uses a tenth.
-pub fn run_bench(choice: BenchBackend, realizations: Option<u64>) -> Result<BenchReport> {
+/// hardware GPU, 20 000 on a software adapter); the K = 200 scale uses a tenth. `compare`: also
+/// run that peer on the CPU's jobs, after mba's measurements.
+pub fn run_bench(
+    choice: BenchBackend,
+    realizations: Option<u64>,
+    compare: Option<Peer>,
+) -> Result<BenchReport> {
     if realizations == Some(0) {
         return Err(MbaError::flag("--realizations", "must be at least 1"));
+    }
+    if let Some(p) = compare {
+        check_python(p)?;
     }
     let want_cpu = matches!(choice, BenchBackend::Cpu | BenchBackend::Both)
         || (choice == BenchBackend::Auto && mba::gpu::hardware_adapter().is_none());
@@ -187,6 +203,7 @@ pub fn run_bench(choice: BenchBackend, realizations: Option<u64>) -> Result<Benc
         constant_power_w: sys.constant_power_w,
     };
     let mut rows = Vec::new();
+    let mut peer_scales: Vec<PeerScale> = Vec::new();
     for (si, (name, params)) in scales().into_iter().enumerate() {
         let inst = generate_instance(&params, 0);
         let sel = greedy(&inst, &GreedyOptions::default())
@@ -206,6 +223,15 @@ pub fn run_bench(choice: BenchBackend, realizations: Option<u64>) -> Result<Benc
                 1 << 22
             };
             backends.push((g, Some(g), realizations.unwrap_or(default)));
+        }
+        if compare.is_some() {
+            let r = realizations.unwrap_or(50_000);
+            let job = PowerJob {
+                realizations: if si == 0 { r } else { (r / 10).max(1) },
+                seed: 1,
+                ..PowerJob::from_selection(&sel, params.blocks)
+            };
+            peer_scales.push(peer_scale(name, &settings, &job, PEER_CHECK[si])?);
         }
         for (backend, g, r) in backends {
             let r = if si == 0 { r } else { (r / 10).max(1) };
@@ -239,9 +265,14 @@ pub fn run_bench(choice: BenchBackend, realizations: Option<u64>) -> Result<Benc
             });
         }
     }
+    let peer = match compare {
+        Some(p) => Some(run_peer(p, &peer_scales, rayon::current_num_threads())?),
+        None => None,
+    };
     Ok(BenchReport {
         cpu_threads: rayon::current_num_threads(),
         gpu_adapter: gpu.as_ref().map(|g| g.adapter_name()),
         rows,
+        peer,
     })
 }

@@ -14,6 +14,7 @@ use mba::study::{Shard, Study};
 use crate::backends::{open, with_threads};
 use crate::bench::{BenchBackend, BenchReport, run_bench};
 use crate::choices::{BackendArg, ChainOrderArg, DeviceOrderArg, ForeignArg, PopularityArg, PsArg};
+use crate::peer::Peer;
 use crate::progress::{Mode, Reporter};
 use crate::settings::Settings;
 
@@ -56,6 +57,11 @@ pub struct BenchArgs {
     /// Print the report as JSON.
     #[arg(long)]
     pub json: bool,
+    /// Also run a peer on the same jobs (`numba`: benches/peer_numba.py, its numba and numpy
+    /// variants, through python3 with numba and numpy installed) and report its rate and its
+    /// largest relative latency difference from mba.
+    #[arg(long, value_enum)]
+    pub compare: Option<Peer>,
 }
 
 #[derive(Args, Debug)]
@@ -470,7 +476,7 @@ fn reproduce(args: ReproduceArgs) -> Result<()> {
 }
 
 fn bench(args: BenchArgs) -> Result<()> {
-    let report = run_bench(args.backend, args.realizations)?;
+    let report = run_bench(args.backend, args.realizations, args.compare)?;
     if args.json {
         println!("{}", to_json(&report)?);
     } else {
@@ -499,6 +505,46 @@ fn print_bench(r: &BenchReport) {
             row.kernel_realizations_per_s
                 .map_or("-".into(), |x| format!("{x:.4e}")),
             row.greedy_trials_per_s
+        );
+    }
+    if let Some(peer) = &r.peer {
+        print_peer(r, peer);
+    }
+}
+
+/// The peer's rows: its rate, mba's CPU rate over it, and how far its answers are from mba's.
+fn print_peer(r: &BenchReport, peer: &crate::peer::PeerReport) {
+    println!(
+        "peer: benches/peer_numba.py, Python {}, numpy {}, numba {}",
+        peer.python,
+        peer.numpy,
+        peer.numba.as_deref().unwrap_or("none")
+    );
+    println!(
+        "{:<28} {:<20} {:>10} {:>14} {:>12} {:>22}",
+        "scale", "peer", "reals", "reals/s", "mba cpu / it", "max rel diff vs mba"
+    );
+    for p in &peer.rows {
+        let mba_cpu = r
+            .rows
+            .iter()
+            .find(|row| row.scale == p.scale && row.backend.starts_with("cpu"))
+            .map(|row| format!("{:.2}", row.realizations_per_s / p.realizations_per_s));
+        let worst = p
+            .vs_mba
+            .values()
+            .map(|e| e.max_rel_error)
+            .fold(0.0, f64::max);
+        let mismatches: u64 = p.vs_mba.values().map(|e| e.outage_mismatches).sum();
+        println!(
+            "{:<28} {:<20} {:>10} {:>14.4e} {:>12} {:>14.1e} ({} outage mismatches)",
+            p.scale,
+            format!("{} ({} thr)", p.variant, p.threads),
+            p.realizations,
+            p.realizations_per_s,
+            mba_cpu.unwrap_or("-".into()),
+            worst,
+            mismatches
         );
     }
 }

@@ -2,6 +2,7 @@
 //! constant-power MBA, and channel-adaptive unicast. Blocks with equal gains are grouped so one
 //! `beta` solve costs `O(distinct gains)` per iteration.
 
+pub mod fast;
 pub mod lambert;
 mod solve;
 
@@ -74,7 +75,7 @@ impl SystemParams {
 }
 
 /// What one round needs from the system: `B`, `N0`, `Q`, `E`.
-#[derive(Debug, Clone, Copy, PartialEq)]
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
 pub struct Link {
     pub bandwidth_hz: f64,
     pub noise_w: f64,
