@@ -75,6 +75,10 @@ impl InstanceFile {
                 "needs at least one device (K >= 1)",
             ));
         }
+        let sizes = super::size_error(library.models(), library.blocks(), self.devices.len());
+        if let Some((_, reason)) = sizes {
+            return Err(FieldError::new("devices", reason));
+        }
         let devices = self
             .devices
             .iter()
