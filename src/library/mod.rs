@@ -17,6 +17,9 @@ pub const MAX_SCORES: f64 = 2.5e8;
 /// Largest `K N`: every device's assignment and unicast's blocks are that long.
 pub const MAX_ASSIGNMENTS: f64 = 2.5e8;
 
+/// Largest score: a sum over `N <= 1e6` positions then stays finite (1e306 at most).
+pub const MAX_SCORE: f64 = 1e300;
+
 /// Which size is zero or too large, and why: `None` when `M`, `N` and `K` fit the limits. In f64 so
 /// that no product overflows, whatever the counts.
 pub fn size_error(models: usize, blocks: usize, devices: usize) -> Option<(&'static str, String)> {
@@ -109,10 +112,14 @@ impl Library {
                     ));
                 }
                 for (n, &s) in row.iter().enumerate() {
-                    if !s.is_finite() || s < 0.0 {
+                    if !(0.0..=MAX_SCORE).contains(&s) {
                         return Err(FieldError::new(
                             format!("library.scores[{t}][{i}][{n}]"),
-                            format!("score {s} must be finite and >= 0"),
+                            format!(
+                                "score {} is out of range: need 0 <= score <= {}",
+                                number(s),
+                                number(MAX_SCORE)
+                            ),
                         ));
                     }
                     flat.push(s);
