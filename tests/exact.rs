@@ -274,7 +274,7 @@ fn group_bound_is_valid_and_its_union_feasible() {
             if !groups::worth_it(&gs) {
                 return (false, false);
             }
-            let found = groups::group_bound(inst, &cm, &gs, (u64::MAX, None), far).unwrap();
+            let found = groups::group_bound(inst, &cm, &gs, (f64::MAX, None), far).unwrap();
             let mip = highs_mip(inst, &opts(60.0, None), greedy_sel(inst)).unwrap();
             assert!(mip.optimal, "{name}: MIP not proven");
             let optimum = mip.selection.num_blocks();
