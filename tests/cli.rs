@@ -301,7 +301,7 @@ fn zero_bandwidth_or_energy_and_bad_toml() {
         "energy",
         GOOD,
         Some("[system]\nenergy_j = 0.0\n"),
-        &["system.energy_j", "need 1e-9 <= energy_j"],
+        &["system.energy_j", "need 1e-15 <= energy_j"],
     );
     assert_bad(
         "toml-unknown",

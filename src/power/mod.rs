@@ -50,7 +50,7 @@ pub const RANGES: [(&str, f64, f64); 6] = [
     ("bandwidth_hz", 1.0, 1e12),
     ("noise_w", 1e-24, 1.0),
     ("block_bits", 1.0, 1e15),
-    ("energy_j", 1e-9, 1e9),
+    ("energy_j", 1e-15, 1e9),
     ("path_loss", 1e-20, 1e2),
     ("constant_power_w", 1e-12, 1e9),
 ];
