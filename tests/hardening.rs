@@ -108,7 +108,7 @@ fn check_solution_json(v: &Value) -> Result<(), String> {
         if !outage {
             let latency = s["latency_s"].as_f64().ok_or(format!("{name}: latency"))?;
             let sent = s["blocks"].as_array().is_none_or(|b| !b.is_empty());
-            if sent && !(latency > 0.0) {
+            if sent && (latency.is_nan() || latency <= 0.0) {
                 return Err(format!("{name}: latency {latency} for sent blocks"));
             }
         }
@@ -120,12 +120,22 @@ fn check_solution_json(v: &Value) -> Result<(), String> {
     nulls(&v["gains"], "gains", &mut |p| Err(p.to_string()))
 }
 
-fn nulls(v: &Value, path: &str, f: &mut dyn FnMut(&str) -> Result<(), String>) -> Result<(), String> {
+fn nulls(
+    v: &Value,
+    path: &str,
+    f: &mut dyn FnMut(&str) -> Result<(), String>,
+) -> Result<(), String> {
     match v {
         Value::Null => f(path),
-        Value::Array(xs) => xs.iter().try_for_each(|x| nulls(x, &format!("{path}[]"), f)),
+        Value::Array(xs) => xs
+            .iter()
+            .try_for_each(|x| nulls(x, &format!("{path}[]"), f)),
         Value::Object(m) => m.iter().try_for_each(|(k, x)| {
-            let p = if path.is_empty() { k.clone() } else { format!("{path}.{k}") };
+            let p = if path.is_empty() {
+                k.clone()
+            } else {
+                format!("{path}.{k}")
+            };
             nulls(x, &p, f)
         }),
         _ => Ok(()),
@@ -334,22 +344,34 @@ fn path(p: &Path) -> &str {
 /// overriding keys (`(section, key, value text)`).
 fn tiny_study(set: &[(&str, &str, &str)]) -> String {
     let mut sections: Vec<(&str, Vec<(String, String)>)> = vec![
-        ("study", vec![
-            ("trials".into(), "1".into()),
-            ("realizations".into(), "2".into()),
-            ("schemes".into(), r#"["mba_greedy", "mba_constant_power", "unicast"]"#.into()),
-            ("backend".into(), r#""cpu""#.into()),
-        ]),
+        (
+            "study",
+            vec![
+                ("trials".into(), "1".into()),
+                ("realizations".into(), "2".into()),
+                (
+                    "schemes".into(),
+                    r#"["mba_greedy", "mba_constant_power", "unicast"]"#.into(),
+                ),
+                ("backend".into(), r#""cpu""#.into()),
+            ],
+        ),
         ("system", vec![]),
-        ("generator", vec![
-            ("models".into(), "3".into()),
-            ("blocks".into(), "2".into()),
-            ("devices".into(), "2".into()),
-        ]),
-        ("sweep", vec![
-            ("parameter".into(), r#""energy_j""#.into()),
-            ("values".into(), "[250.0]".into()),
-        ]),
+        (
+            "generator",
+            vec![
+                ("models".into(), "3".into()),
+                ("blocks".into(), "2".into()),
+                ("devices".into(), "2".into()),
+            ],
+        ),
+        (
+            "sweep",
+            vec![
+                ("parameter".into(), r#""energy_j""#.into()),
+                ("values".into(), "[250.0]".into()),
+            ],
+        ),
     ];
     for (section, key, value) in set {
         let keys = &mut sections.iter_mut().find(|s| s.0 == *section).unwrap().1;
@@ -383,10 +405,25 @@ fn assert_bad_input(out: &std::process::Output, needles: &[&str]) {
 #[test]
 fn sizes_beyond_the_limits_are_bad_input_before_allocation() {
     let out = mba(&["generate", "--models", "18446744073709551615"]);
-    assert_bad_input(&out, &["`--models`", "18446744073709551615", "need 1 <= models <= 1000000"]);
+    assert_bad_input(
+        &out,
+        &[
+            "`--models`",
+            "18446744073709551615",
+            "need 1 <= models <= 1000000",
+        ],
+    );
     let out = mba(&["generate", "--models", "100000", "--blocks", "1"]);
     assert_bad_input(&out, &["`--models`", "M^2 N = 1e10", "2.5e8"]);
-    let out = mba(&["generate", "--devices", "1000000", "--popularity", "uniform", "--blocks", "1000"]);
+    let out = mba(&[
+        "generate",
+        "--devices",
+        "1000000",
+        "--popularity",
+        "uniform",
+        "--blocks",
+        "1000",
+    ]);
     assert_bad_input(&out, &["`--devices`", "K N = 1e9"]);
     assert_eq!(size_error(3, 2, 1), None);
     assert_eq!(size_error(0, 2, 1).unwrap().0, "models");
@@ -401,8 +438,17 @@ fn sizes_beyond_the_limits_are_bad_input_before_allocation() {
         ("generator", "devices", "2"),
     ]);
     std::fs::write(&study, text).unwrap();
-    let out = mba(&["simulate", path(&study), "-o", path(&dir.join("o")), "--quiet"]);
-    assert_bad_input(&out, &["s.toml", "`sweep.values[1]`", "models = 20000", "M^2 N"]);
+    let out = mba(&[
+        "simulate",
+        path(&study),
+        "-o",
+        path(&dir.join("o")),
+        "--quiet",
+    ]);
+    assert_bad_input(
+        &out,
+        &["s.toml", "`sweep.values[1]`", "models = 20000", "M^2 N"],
+    );
 }
 
 #[test]
@@ -416,20 +462,39 @@ fn trial_realization_and_thread_flags_get_the_study_files_checks() {
         args.extend(extra);
         mba(&args)
     };
-    assert_bad_input(&run(&["--trials", "100000000"]), &["`--trials`", "need 1 <= trials <= 1e7"]);
-    assert_bad_input(&run(&["--trials", "0"]), &["`--trials`", "need 1 <= trials"]);
+    assert_bad_input(
+        &run(&["--trials", "100000000"]),
+        &["`--trials`", "need 1 <= trials <= 1e7"],
+    );
+    assert_bad_input(
+        &run(&["--trials", "0"]),
+        &["`--trials`", "need 1 <= trials"],
+    );
     assert_bad_input(
         &run(&["--realizations", "18446744073709551615"]),
         &["`--realizations`", "need 1 <= realizations <= 1e9"],
     );
-    assert_bad_input(&run(&["--threads", "100000000"]), &["`--threads`", "need 1 <= threads <= 1024"]);
+    assert_bad_input(
+        &run(&["--threads", "100000000"]),
+        &["`--threads`", "need 1 <= threads <= 1024"],
+    );
     std::fs::write(&study, tiny_study(&[("study", "trials", "100000000")])).unwrap();
-    assert_bad_input(&run(&[]), &["s.toml", "`study.trials`", "need 1 <= trials <= 1e7"]);
-    std::fs::write(&study, tiny_study(&[("study", "realizations", "1000000000")])).unwrap();
+    assert_bad_input(
+        &run(&[]),
+        &["s.toml", "`study.trials`", "need 1 <= trials <= 1e7"],
+    );
+    std::fs::write(
+        &study,
+        tiny_study(&[("study", "realizations", "1000000000")]),
+    )
+    .unwrap();
     let mut file = Study::load(&study).unwrap();
     file.file.study.trials = 10_000;
     let e = file.with_counts(None, Some(1_000_000_000)).unwrap_err();
-    assert!(e.to_string().contains("`--realizations`: 1e13 samples"), "{e}");
+    assert!(
+        e.to_string().contains("`--realizations`: 1e13 samples"),
+        "{e}"
+    );
 }
 
 // ---- class 2: flags ----
@@ -450,12 +515,27 @@ fn negative_and_extreme_flag_values_name_the_flag_and_its_range() {
         args.extend(extra);
         mba(&args)
     };
-    assert_bad_input(&solve(&["--time-limit", "-1"]), &["`--time-limit`", "-1 is out of range"]);
-    assert_bad_input(&solve(&["--time-limit", "1e20"]), &["`--time-limit`", "1e20", "1e9"]);
-    assert_bad_input(&solve(&["--work-limit", "1e300"]), &["`--work-limit`", "1e300", "1e6"]);
+    assert_bad_input(
+        &solve(&["--time-limit", "-1"]),
+        &["`--time-limit`", "-1 is out of range"],
+    );
+    assert_bad_input(
+        &solve(&["--time-limit", "1e20"]),
+        &["`--time-limit`", "1e20", "1e9"],
+    );
+    assert_bad_input(
+        &solve(&["--work-limit", "1e300"]),
+        &["`--work-limit`", "1e300", "1e6"],
+    );
     assert_bad_input(&solve(&["--work-limit", "-5e-324"]), &["`--work-limit`"]);
-    assert_bad_input(&solve(&["--node-limit", "-3"]), &["'--node-limit <NODE_LIMIT>'"]);
-    assert_bad_input(&solve(&["--channel-seed", "-3"]), &["'--channel-seed <CHANNEL_SEED>'"]);
+    assert_bad_input(
+        &solve(&["--node-limit", "-3"]),
+        &["'--node-limit <NODE_LIMIT>'"],
+    );
+    assert_bad_input(
+        &solve(&["--channel-seed", "-3"]),
+        &["'--channel-seed <CHANNEL_SEED>'"],
+    );
     // The smallest positive budget and the largest safety net are valid: a solve, no panic.
     for extra in [["--work-limit", "5e-324"], ["--time-limit", "1e9"]] {
         let out = solve(&extra);
@@ -479,20 +559,33 @@ fn a_slurm_index_below_its_minimum_names_the_environment_variable() {
         e.to_string(),
         "command line: field `SLURM_ARRAY_TASK_ID`: 1 is below SLURM_ARRAY_TASK_MIN = 3"
     );
-    let past = env(&[("SLURM_ARRAY_TASK_ID", "7"), ("SLURM_ARRAY_TASK_MIN", "3"), ("SLURM_ARRAY_TASK_COUNT", "4")]);
+    let past = env(&[
+        ("SLURM_ARRAY_TASK_ID", "7"),
+        ("SLURM_ARRAY_TASK_MIN", "3"),
+        ("SLURM_ARRAY_TASK_COUNT", "4"),
+    ]);
     let e = Shard::from_env(past, None).unwrap_err();
     assert!(e.to_string().contains("`SLURM_ARRAY_TASK_ID`: 4/4"), "{e}");
     let dir = scratch("slurm");
     let study = dir.join("s.toml");
     std::fs::write(&study, tiny_study(&[])).unwrap();
     let out = std::process::Command::new(env!("CARGO_BIN_EXE_mba"))
-        .args(["simulate", path(&study), "-o", path(&dir.join("o")), "--quiet"])
+        .args([
+            "simulate",
+            path(&study),
+            "-o",
+            path(&dir.join("o")),
+            "--quiet",
+        ])
         .env("SLURM_ARRAY_TASK_ID", "1")
         .env("SLURM_ARRAY_TASK_MIN", "3")
         .env("SLURM_ARRAY_TASK_COUNT", "4")
         .output()
         .unwrap();
-    assert_bad_input(&out, &["`SLURM_ARRAY_TASK_ID`", "below SLURM_ARRAY_TASK_MIN = 3"]);
+    assert_bad_input(
+        &out,
+        &["`SLURM_ARRAY_TASK_ID`", "below SLURM_ARRAY_TASK_MIN = 3"],
+    );
 }
 
 // ---- class 3: HiGHS at any score scale ----
@@ -503,7 +596,12 @@ fn a_slurm_index_below_its_minimum_names_the_environment_variable() {
 fn exact_selection_is_scale_free() {
     let dir = scratch("scale");
     let base = generate_instance(
-        &GeneratorParams { models: 6, blocks: 4, devices: 4, ..GeneratorParams::default() },
+        &GeneratorParams {
+            models: 6,
+            blocks: 4,
+            devices: 4,
+            ..GeneratorParams::default()
+        },
         2,
     );
     let mut want = None;
@@ -517,7 +615,12 @@ fn exact_selection_is_scale_free() {
         std::fs::write(&inst, file.to_string()).unwrap();
         for ps in ["bnb", "mip"] {
             let out = mba(&["solve", path(&inst), "--ps", ps, "--json"]);
-            assert_eq!(out.status.code(), Some(0), "{ps} x{factor:e}: {}", stderr(&out));
+            assert_eq!(
+                out.status.code(),
+                Some(0),
+                "{ps} x{factor:e}: {}",
+                stderr(&out)
+            );
             let v: Value = serde_json::from_slice(&out.stdout).unwrap();
             let blocks = v["ps"]["blocks"].as_u64().unwrap();
             assert_eq!(v["ps"]["optimal"], true, "{ps} x{factor:e}");
@@ -541,9 +644,19 @@ fn values_outside_what_power_control_computes_are_bad_input() {
     let inst = dir.join("i.json");
     std::fs::write(&inst, instance_with(3, "1e299")).unwrap();
     let out = mba(&["solve", path(&inst)]);
-    assert_bad_input(&out, &["`devices[1].gain`", "1e299 is out of range", "1e-30 <= gain <= 10000"]);
+    assert_bad_input(
+        &out,
+        &[
+            "`devices[1].gain`",
+            "1e299 is out of range",
+            "1e-30 <= gain <= 10000",
+        ],
+    );
     std::fs::write(&inst, instance_with(0, "1e308")).unwrap();
-    assert_bad_input(&mba(&["solve", path(&inst)]), &["`library.scores[0][1][2]`", "<= 1e300"]);
+    assert_bad_input(
+        &mba(&["solve", path(&inst)]),
+        &["`library.scores[0][1][2]`", "<= 1e300"],
+    );
     std::fs::write(&inst, instance_with(3, "1e-3")).unwrap();
     for (key, value, range) in [
         ("noise_w", "5e-324", "1e-24 <= noise_w <= 1"),
@@ -567,10 +680,19 @@ fn finished_study(name: &str) -> (PathBuf, Value) {
     let dir = scratch(name);
     let study = dir.join("s.toml");
     std::fs::write(&study, tiny_study(&[("study", "trials", "2")])).unwrap();
-    let out = mba(&["simulate", path(&study), "-o", path(&dir.join("run")), "--quiet"]);
+    let out = mba(&[
+        "simulate",
+        path(&study),
+        "-o",
+        path(&dir.join("run")),
+        "--quiet",
+    ]);
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     let part = dir.join("run/parts/shard-0-of-1.json");
-    (dir, serde_json::from_str(&std::fs::read_to_string(part).unwrap()).unwrap())
+    (
+        dir,
+        serde_json::from_str(&std::fs::read_to_string(part).unwrap()).unwrap(),
+    )
 }
 
 /// Merge `part` from a folder of its own, within a deadline (a spinning merge fails the test).
@@ -594,6 +716,9 @@ fn merge_part(dir: &Path, name: &str, part: &Value) -> std::process::Output {
     panic!("mba merge {name} still runs after 30 s");
 }
 
+/// A change to one accumulator `[count, sum bits, sum-of-squares bits, outages]`.
+type Edit<'a> = dyn Fn(&mut Value) + 'a;
+
 fn bits(v: f64) -> Value {
     Value::from(v.to_bits())
 }
@@ -602,15 +727,23 @@ fn bits(v: f64) -> Value {
 fn merge_rejects_parts_with_non_finite_sums_or_contradictory_counts() {
     let (dir, part) = finished_study("parts");
     let realizations = part["realizations"].as_u64().unwrap();
-    let cases: [(&str, &dyn Fn(&mut Value), &str); 6] = [
+    let cases: [(&str, &Edit<'_>, &str); 6] = [
         ("inf", &|a| a[1] = bits(f64::INFINITY), "sum inf"),
         ("nan", &|a| a[1] = bits(f64::NAN), "sum NaN"),
         ("outages", &|a| a[3] = Value::from(99), "99 outages among"),
-        ("count", &|a| a[0] = Value::from(realizations + 1), "samples in one work unit"),
-        ("empty", &|a| {
-            a[0] = Value::from(0);
-            a[3] = Value::from(0);
-        }, "cannot come from 0 samples"),
+        (
+            "count",
+            &|a| a[0] = Value::from(realizations + 1),
+            "samples in one work unit",
+        ),
+        (
+            "empty",
+            &|a| {
+                a[0] = Value::from(0);
+                a[3] = Value::from(0);
+            },
+            "cannot come from 0 samples",
+        ),
         ("schwarz", &|a| a[2] = bits(0.0), "cannot come from"),
     ];
     for (name, edit, reason) in cases {
@@ -622,7 +755,10 @@ fn merge_rejects_parts_with_non_finite_sums_or_contradictory_counts() {
     }
     let mut p = part.clone();
     p["realizations"] = Value::from(realizations + 1);
-    assert_bad_input(&merge_part(&dir, "header", &p), &["`trials`", "but the study it holds has"]);
+    assert_bad_input(
+        &merge_part(&dir, "header", &p),
+        &["`trials`", "but the study it holds has"],
+    );
 }
 
 /// Units at the edge of what consistent sums allow (sums of squares near f64::MAX, which
@@ -642,7 +778,10 @@ fn merge_of_huge_consistent_sums_finishes_with_finite_numbers() {
     let csv = std::fs::read_to_string(dir.join("huge/results.csv")).unwrap();
     let first = csv.lines().nth(1).unwrap();
     assert!(first.contains(",9e153,0e0,"), "{first}");
-    assert!(!csv.to_lowercase().contains("inf") && !csv.contains("NaN"), "{csv}");
+    assert!(
+        !csv.to_lowercase().contains("inf") && !csv.contains("NaN"),
+        "{csv}"
+    );
     assert!(dir.join("huge/latency_s.png").exists());
 }
 
@@ -681,7 +820,12 @@ fn plots_of_extreme_values_never_hang() {
         let (tx, rx) = std::sync::mpsc::channel();
         let s = study.clone();
         std::thread::spawn(move || {
-            let _ = tx.send(::mba::study::plot::plot_metric(&out, &s, &rows, Metric::LatencyS));
+            let _ = tx.send(::mba::study::plot::plot_metric(
+                &out,
+                &s,
+                &rows,
+                Metric::LatencyS,
+            ));
         });
         let done = rx.recv_timeout(Duration::from_secs(30));
         assert!(matches!(done, Ok(Ok(()))), "plot {means:?}: {done:?}");

@@ -3,8 +3,8 @@
 use std::io::IsTerminal;
 use std::path::PathBuf;
 
-use clap::parser::ValueSource;
 use clap::builder::{EnumValueParser, ValueParser};
+use clap::parser::ValueSource;
 use clap::{ArgMatches, Args, FromArgMatches, Parser, Subcommand};
 use mba::error::{MbaError, Result};
 use mba::library::Instance;

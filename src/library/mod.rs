@@ -26,7 +26,10 @@ pub fn size_error(models: usize, blocks: usize, devices: usize) -> Option<(&'sta
     let max = MAX_COUNT;
     for (what, v) in [("models", models), ("blocks", blocks), ("devices", devices)] {
         if v == 0 || v > max {
-            return Some((what, format!("{v} is out of range: need 1 <= {what} <= {max}")));
+            return Some((
+                what,
+                format!("{v} is out of range: need 1 <= {what} <= {max}"),
+            ));
         }
     }
     let (m, n, k) = (models as f64, blocks as f64, devices as f64);
@@ -93,7 +96,11 @@ impl Library {
             ));
         }
         if let Some((what, reason)) = size_error(models, blocks, 1) {
-            let field = if what == "blocks" { "library.scores[0][0]" } else { "library.scores" };
+            let field = if what == "blocks" {
+                "library.scores[0][0]"
+            } else {
+                "library.scores"
+            };
             return Err(FieldError::new(field, reason));
         }
         let mut flat = Vec::with_capacity(models * models * blocks);

@@ -343,6 +343,10 @@ mod tests {
         assert!(finite_rows(&[row(1.0), row(1e308)]).is_ok());
         let e = finite_rows(&[row(1.0), row(f64::INFINITY)]).unwrap_err();
         assert_eq!(e.exit_code(), 2);
-        assert!(e.to_string().contains("unicast latency_s sums at point 1 overflow"), "{e}");
+        assert!(
+            e.to_string()
+                .contains("unicast latency_s sums at point 1 overflow"),
+            "{e}"
+        );
     }
 }

@@ -56,7 +56,11 @@ pub fn qos_row(
     let mut row: Vec<(Col, f64)> = coeffs.collect();
     let top = row.iter().map(|e| e.1.abs()).fold(floor.abs(), f64::max);
     // Dividing (not multiplying by 1 / top) stays finite for a subnormal `top`.
-    let scale = if top > 0.0 && top.is_finite() { top } else { 1.0 };
+    let scale = if top > 0.0 && top.is_finite() {
+        top
+    } else {
+        1.0
+    };
     for e in &mut row {
         e.1 /= scale;
     }
