@@ -87,9 +87,11 @@ fn json_f64(v: f64) -> String {
     }
 }
 
+/// `cases` per property, or `PROPTEST_CASES` when set (a longer search than the suite's).
 fn config(cases: u32) -> ProptestConfig {
+    let env = std::env::var("PROPTEST_CASES").ok().and_then(|v| v.parse().ok());
     ProptestConfig {
-        cases,
+        cases: env.unwrap_or(cases),
         failure_persistence: None,
         ..ProptestConfig::default()
     }
@@ -477,6 +479,17 @@ fn trial_realization_and_thread_flags_get_the_study_files_checks() {
     assert_bad_input(
         &run(&["--threads", "100000000"]),
         &["`--threads`", "need 1 <= threads <= 1024"],
+    );
+    let bench = [
+        "bench",
+        "--backend",
+        "cpu",
+        "--realizations",
+        "18446744073709551615",
+    ];
+    assert_bad_input(
+        &mba(&bench),
+        &["`--realizations`", "need 1 <= realizations <= 1e8"],
     );
     std::fs::write(&study, tiny_study(&[("study", "trials", "100000000")])).unwrap();
     assert_bad_input(

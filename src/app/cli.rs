@@ -503,7 +503,19 @@ fn reproduce(args: ReproduceArgs) -> Result<()> {
     Ok(())
 }
 
+/// Most realizations one `mba bench` measurement may ask for: its outcomes are held in memory
+/// (a few GB at this count), and beyond it a run takes hours.
+const MAX_BENCH_REALIZATIONS: u64 = 100_000_000;
+
 fn bench(args: BenchArgs) -> Result<()> {
+    if let Some(r) = args.realizations
+        && !(1..=MAX_BENCH_REALIZATIONS).contains(&r)
+    {
+        return Err(MbaError::flag(
+            "--realizations",
+            format!("{r} is out of range: need 1 <= realizations <= 1e8"),
+        ));
+    }
     let report = run_bench(args.backend, args.realizations)?;
     if args.json {
         println!("{}", to_json(&report)?);
