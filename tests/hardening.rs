@@ -44,27 +44,24 @@ fn extreme() -> impl Strategy<Value = f64> {
     ]
 }
 
-/// Whole numbers at and beyond every limit, as a flag or key would spell them; `big` adds one
-/// at the size limit (fast to reject for library sizes, slow to run as a trial count).
+/// Whole numbers at and beyond every limit, as a flag or key would spell them; `big` adds the
+/// ones that are valid but large (fast to reject as library sizes, minutes to run as trial or
+/// realization counts).
 fn extreme_count(big: bool) -> impl Strategy<Value = String> {
-    let at_limit = if big { "1000000" } else { "3" };
-    prop::sample::select(
-        [
-            "0",
-            "1",
-            "2",
-            "-1",
-            at_limit,
-            "1000001",
-            "10000001",
-            "1000000001",
-            "18446744073709551615",
-            "18446744073709551616",
-            "1.5",
-        ]
-        .map(String::from)
-        .to_vec(),
-    )
+    let mut counts = vec![
+        "0",
+        "1",
+        "2",
+        "-1",
+        "1000000001",
+        "18446744073709551615",
+        "18446744073709551616",
+        "1.5",
+    ];
+    if big {
+        counts.extend(["1000000", "1000001", "10000001"]);
+    }
+    prop::sample::select(counts.into_iter().map(String::from).collect::<Vec<_>>())
 }
 
 /// TOML spelling of an f64 (`nan`, `inf` and `-inf` are TOML's words).
@@ -89,7 +86,9 @@ fn json_f64(v: f64) -> String {
 
 /// `cases` per property, or `PROPTEST_CASES` when set (a longer search than the suite's).
 fn config(cases: u32) -> ProptestConfig {
-    let env = std::env::var("PROPTEST_CASES").ok().and_then(|v| v.parse().ok());
+    let env = std::env::var("PROPTEST_CASES")
+        .ok()
+        .and_then(|v| v.parse().ok());
     ProptestConfig {
         cases: env.unwrap_or(cases),
         failure_persistence: None,
@@ -187,7 +186,7 @@ fn quick_opts() -> SelectOptions {
 }
 
 proptest! {
-    #![proptest_config(config(96))]
+    #![proptest_config(config(256))]
 
     /// An instance with one extreme score, QoS or gain is rejected as bad input or solved to
     /// finite numbers (or a reported outage) by every selection method.
@@ -263,7 +262,7 @@ fn code_of(out: &std::process::Output) -> Result<i32, String> {
 }
 
 proptest! {
-    #![proptest_config(config(40))]
+    #![proptest_config(config(96))]
 
     /// `mba solve` with one extreme value in the instance and one in the settings.
     #[test]
@@ -427,6 +426,11 @@ fn sizes_beyond_the_limits_are_bad_input_before_allocation() {
         "1000",
     ]);
     assert_bad_input(&out, &["`--devices`", "K N = 1e9"]);
+    let out = mba(&["generate", "--blocks", "1000000"]);
+    assert_bad_input(
+        &out,
+        &["`--blocks`", "M = 21 models and N = 1000000 blocks"],
+    );
     assert_eq!(size_error(3, 2, 1), None);
     assert_eq!(size_error(0, 2, 1).unwrap().0, "models");
     assert_eq!(size_error(15_812, 1_000, 1).unwrap().0, "models");

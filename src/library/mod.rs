@@ -40,7 +40,8 @@ pub fn size_error(models: usize, blocks: usize, devices: usize) -> Option<(&'sta
             number(m * m * n),
             number(MAX_SCORES)
         );
-        return Some(("models", reason));
+        // Blame the factor that dominates, so the flag or key to change is named.
+        return Some((if m * m >= n { "models" } else { "blocks" }, reason));
     }
     if k * n > MAX_ASSIGNMENTS {
         let reason = format!(
@@ -49,7 +50,7 @@ pub fn size_error(models: usize, blocks: usize, devices: usize) -> Option<(&'sta
             number(k * n),
             number(MAX_ASSIGNMENTS)
         );
-        return Some(("devices", reason));
+        return Some((if k >= n { "devices" } else { "blocks" }, reason));
     }
     None
 }

@@ -396,15 +396,20 @@ impl StudyFile {
             ));
         }
         let pt = self.point(p);
-        let checked = pt
-            .system
-            .validate("system.")
-            .and_then(|_| pt.generator.validate("generator."));
+        let g = &pt.generator;
+        // A size limit involves every size, so a swept size is its cause whichever is named.
+        let size = crate::library::size_error(g.models, g.blocks, g.devices)
+            .map(|(what, reason)| FieldError::new(format!("generator.{what}"), reason));
+        let sized = param.is_count() && size.is_some();
+        let checked = match size {
+            Some(e) => Err(e),
+            None => pt
+                .system
+                .validate("system.")
+                .and_then(|_| pt.generator.validate("generator.")),
+        };
         let Err(e) = checked else { return Ok(()) };
-        // The size limits are reported on `models` or `devices` but blocks count as well.
-        let sizes = ["generator.models", "generator.devices"];
-        let size = param == SweepParameter::Blocks && sizes.contains(&e.field.as_str());
-        if !(param.sets(&e.field) || size) {
+        if !(param.sets(&e.field) || sized) {
             return Err(e);
         }
         Err(FieldError::new(
