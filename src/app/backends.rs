@@ -19,11 +19,18 @@ pub fn open(choice: BackendChoice) -> Result<Box<dyn Backend>> {
     })
 }
 
+/// Most worker threads `--threads` may ask for: far above any machine's cores, and low enough
+/// that starting the pool cannot exhaust the process's threads or memory.
+pub const MAX_THREADS: usize = 1024;
+
 /// Run `f` on a rayon pool of `threads` threads (the global pool when `None`).
 pub fn with_threads<T: Send>(threads: Option<usize>, f: impl FnOnce() -> T + Send) -> Result<T> {
     match threads {
         None => Ok(f()),
-        Some(0) => Err(MbaError::flag("--threads", "0 is out of range: need >= 1")),
+        Some(n) if n == 0 || n > MAX_THREADS => Err(MbaError::flag(
+            "--threads",
+            format!("{n} is out of range: need 1 <= threads <= {MAX_THREADS}"),
+        )),
         Some(n) => rayon::ThreadPoolBuilder::new()
             .num_threads(n)
             .build()
@@ -58,5 +65,8 @@ mod tests {
         let e = with_threads(Some(0), || ()).unwrap_err();
         assert_eq!(e.exit_code(), 2);
         assert!(e.to_string().contains("--threads"), "{e}");
+        let e = with_threads(Some(usize::MAX), || ()).unwrap_err();
+        assert_eq!(e.exit_code(), 2);
+        assert!(e.to_string().contains("need 1 <= threads <= 1024"), "{e}");
     }
 }

@@ -3,6 +3,7 @@
 use std::io::IsTerminal;
 use std::path::PathBuf;
 
+use clap::builder::{EnumValueParser, ValueParser};
 use clap::parser::ValueSource;
 use clap::{ArgMatches, Args, FromArgMatches, Parser, Subcommand};
 use mba::error::{MbaError, Result};
@@ -52,7 +53,7 @@ pub struct BenchArgs {
     #[arg(long, value_enum, default_value_t = BenchBackend::Auto)]
     pub backend: BenchBackend,
     /// Realizations per measurement (the K = 200 scale uses a tenth).
-    #[arg(long)]
+    #[arg(long, allow_hyphen_values = true, value_parser = whole::<u64>)]
     pub realizations: Option<u64>,
     /// Print the report as JSON.
     #[arg(long)]
@@ -73,17 +74,17 @@ pub struct SimulateArgs {
     #[arg(long)]
     pub backend: Option<BackendArg>,
     /// Trials (task draws) per sweep point (overrides the study file).
-    #[arg(long)]
+    #[arg(long, allow_hyphen_values = true, value_parser = whole::<u64>)]
     pub trials: Option<u64>,
     /// Channel realizations per trial (overrides the study file).
-    #[arg(long)]
+    #[arg(long, allow_hyphen_values = true, value_parser = whole::<u64>)]
     pub realizations: Option<u64>,
     /// Run shard I of N (0-based, `I/N`); also taken from SLURM_ARRAY_TASK_ID or
     /// JOB_COMPLETION_INDEX when set.
-    #[arg(long)]
+    #[arg(long, allow_hyphen_values = true)]
     pub shard: Option<String>,
     /// Shard count for JOB_COMPLETION_INDEX (Kubernetes) or to override SLURM_ARRAY_TASK_COUNT.
-    #[arg(long)]
+    #[arg(long, allow_hyphen_values = true, value_parser = whole::<u64>)]
     pub shard_count: Option<u64>,
     /// Output folder.
     #[arg(short, long, default_value = "results")]
@@ -92,7 +93,7 @@ pub struct SimulateArgs {
     #[arg(long)]
     pub quiet: bool,
     /// Worker threads (default: all cores).
-    #[arg(long)]
+    #[arg(long, allow_hyphen_values = true, value_parser = whole::<usize>)]
     pub threads: Option<usize>,
 }
 
@@ -119,7 +120,7 @@ pub struct ReproduceArgs {
     #[arg(long)]
     pub quiet: bool,
     /// Worker threads (default: all cores).
-    #[arg(long)]
+    #[arg(long, allow_hyphen_values = true, value_parser = whole::<usize>)]
     pub threads: Option<usize>,
 }
 
@@ -131,11 +132,12 @@ macro_rules! generator_flags {
         #[derive(Args, Debug)]
         pub struct GeneratorFlags {
             $($(#[doc = $doc])*
-            #[arg(long, default_value_t = <$flag>::from(GeneratorParams::default().$field))]
+            #[arg(long, default_value_t = <$flag>::from(GeneratorParams::default().$field),
+                  allow_hyphen_values = true, value_parser = <$flag as FlagValue>::parser())]
             $field: $flag,)+
             /// Write Rayleigh gains with this path loss into the instance (omit: gains drawn at
             /// solve).
-            #[arg(long)]
+            #[arg(long, allow_hyphen_values = true)]
             gain_path_loss: Option<f64>,
         }
 
@@ -152,6 +154,38 @@ macro_rules! generator_flags {
             }
         }
     };
+}
+
+/// How a flag's text becomes its value. Numeric flags take values that start with `-` (so
+/// `--sharing -1` reaches validation, which names the flag and its range, instead of clap's
+/// "unexpected argument"); whole numbers say what they need when given a negative or
+/// fractional one (clap alone says only "invalid digit").
+trait FlagValue {
+    fn parser() -> ValueParser;
+}
+
+impl FlagValue for usize {
+    fn parser() -> ValueParser {
+        ValueParser::new(whole::<usize>)
+    }
+}
+
+impl FlagValue for f64 {
+    fn parser() -> ValueParser {
+        clap::value_parser!(f64).into()
+    }
+}
+
+impl FlagValue for PopularityArg {
+    fn parser() -> ValueParser {
+        EnumValueParser::<PopularityArg>::new().into()
+    }
+}
+
+/// A whole-number flag's value (`u64` and `usize` share the range on 64-bit targets).
+fn whole<T: std::str::FromStr>(s: &str) -> std::result::Result<T, String> {
+    s.parse()
+        .map_err(|_| format!("need a whole number from 0 to {}", u64::MAX))
 }
 
 fn given(m: &ArgMatches, id: &str) -> bool {
@@ -194,7 +228,7 @@ pub struct GenerateArgs {
     #[command(flatten)]
     pub params: GeneratorFlags,
     /// Seed of the library, task draws and gains.
-    #[arg(long, default_value_t = 0)]
+    #[arg(long, default_value_t = 0, allow_hyphen_values = true, value_parser = whole::<u64>)]
     pub seed: u64,
     /// A TOML file whose `[generator]` table sets the defaults; flags given override it.
     #[arg(long)]
@@ -215,7 +249,7 @@ pub struct SolveArgs {
     #[arg(long, default_value_t = PsArg(mba::solve::PsMethod::default()))]
     pub ps: PsArg,
     /// Seed for gains the instance does not fix.
-    #[arg(long, default_value_t = 0)]
+    #[arg(long, default_value_t = 0, allow_hyphen_values = true, value_parser = whole::<u64>)]
     pub channel_seed: u64,
     /// Print the solution as JSON.
     #[arg(long)]
@@ -231,14 +265,14 @@ pub struct SolveArgs {
     pub foreign: Option<ForeignArg>,
     /// Work budget of `bnb` and `mip`, in units of about a second on a 2-core machine
     /// (overrides the config's `exact.work_limit`, default 60). The result depends on it alone.
-    #[arg(long)]
+    #[arg(long, allow_hyphen_values = true)]
     pub work_limit: Option<f64>,
     /// Wall-clock safety net of `bnb` and `mip`, seconds (overrides `exact.time_limit_s`,
     /// default 3600); a solve it stops is flagged `stopped_by: "time"`, not reproducible.
-    #[arg(long)]
+    #[arg(long, allow_hyphen_values = true)]
     pub time_limit: Option<f64>,
     /// Node limit for `bnb` and `mip` (overrides the config).
-    #[arg(long)]
+    #[arg(long, allow_hyphen_values = true, value_parser = whole::<u64>)]
     pub node_limit: Option<u64>,
     /// Show the exact solver's progress lines even when standard error is not a terminal.
     #[arg(long, conflicts_with = "quiet")]
@@ -475,7 +509,19 @@ fn reproduce(args: ReproduceArgs) -> Result<()> {
     Ok(())
 }
 
+/// Most realizations one `mba bench` measurement may ask for: its outcomes are held in memory
+/// (a few GB at this count), and beyond it a run takes hours.
+const MAX_BENCH_REALIZATIONS: u64 = 100_000_000;
+
 fn bench(args: BenchArgs) -> Result<()> {
+    if let Some(r) = args.realizations
+        && !(1..=MAX_BENCH_REALIZATIONS).contains(&r)
+    {
+        return Err(MbaError::flag(
+            "--realizations",
+            format!("{r} is out of range: need 1 <= realizations <= 1e8"),
+        ));
+    }
     let report = run_bench(args.backend, args.realizations, args.compare)?;
     if args.json {
         println!("{}", to_json(&report)?);

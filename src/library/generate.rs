@@ -98,14 +98,9 @@ impl GeneratorParams {
     /// Check every parameter once; errors name the key (with `prefix`).
     pub fn validate(&self, prefix: &str) -> Result<(), FieldError> {
         let err = |f: &str, r: String| Err(FieldError::new(format!("{prefix}{f}"), r));
-        for (f, v) in [
-            ("models", self.models),
-            ("blocks", self.blocks),
-            ("devices", self.devices),
-        ] {
-            if v == 0 {
-                return err(f, "must be >= 1".into());
-            }
+        // Before anything is allocated: the sizes alone decide whether the library fits.
+        if let Some((f, reason)) = super::size_error(self.models, self.blocks, self.devices) {
+            return err(f, reason);
         }
         if self.clusters == 0 {
             return err("clusters", "must be >= 1".into());

@@ -5,7 +5,14 @@ use std::path::Path;
 use serde::{Deserialize, Serialize};
 
 use super::Library;
-use crate::error::{FieldError, MbaError, Result, parse_json, read_input};
+use crate::error::{FieldError, MbaError, Result, number, parse_json, read_input};
+
+/// Smallest nonzero channel gain `H_k`: below it even the least energy a block needs overflows.
+pub const MIN_GAIN: f64 = 1e-30;
+
+/// Largest channel gain `H_k`: above it signal-to-noise ratios leave what f64 power control
+/// computes (a gain above 1 is already an amplifying channel).
+pub const MAX_GAIN: f64 = 1e4;
 
 /// One device's request, with QoS resolved to an absolute score.
 #[derive(Debug, Clone, PartialEq)]
@@ -75,6 +82,10 @@ impl InstanceFile {
                 "needs at least one device (K >= 1)",
             ));
         }
+        let sizes = super::size_error(library.models(), library.blocks(), self.devices.len());
+        if let Some((_, reason)) = sizes {
+            return Err(FieldError::new("devices", reason));
+        }
         let devices = self
             .devices
             .iter()
@@ -119,7 +130,7 @@ fn validate_device(lib: &Library, k: usize, d: &DeviceFile) -> Result<Device, Fi
             if !q.is_finite() || q < 0.0 {
                 return Err(FieldError::new(
                     field("qos"),
-                    format!("{q} must be finite and >= 0"),
+                    format!("{} must be finite and >= 0", number(q)),
                 ));
             }
             q
@@ -128,18 +139,23 @@ fn validate_device(lib: &Library, k: usize, d: &DeviceFile) -> Result<Device, Fi
             if !r.is_finite() || r < 0.0 {
                 return Err(FieldError::new(
                     field("qos_ratio"),
-                    format!("{r} must be finite and >= 0"),
+                    format!("{} must be finite and >= 0", number(r)),
                 ));
             }
             r * lib.own_score(d.task)
         }
     };
     if let Some(g) = d.gain
-        && (!g.is_finite() || g < 0.0)
+        && !(g == 0.0 || (MIN_GAIN..=MAX_GAIN).contains(&g))
     {
         return Err(FieldError::new(
             field("gain"),
-            format!("{g} must be finite and >= 0"),
+            format!(
+                "{} is out of range: need 0 (no link) or {} <= gain <= {}",
+                number(g),
+                number(MIN_GAIN),
+                number(MAX_GAIN)
+            ),
         ));
     }
     Ok(Device {
@@ -171,8 +187,10 @@ impl Instance {
                     format!("devices[{k}].qos"),
                     format!(
                         "infeasible: device {k} (task {}) needs score {} but the best assembly of \
-                         the whole library reaches only {best}",
-                        d.task, d.qos
+                         the whole library reaches only {}",
+                        d.task,
+                        number(d.qos),
+                        number(best)
                     ),
                 ));
             }

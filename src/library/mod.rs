@@ -6,7 +6,54 @@ pub mod instance;
 
 pub use instance::{Device, Instance};
 
-use crate::error::FieldError;
+use crate::error::{FieldError, number};
+
+/// Most models `M`, blocks `N` or devices `K` an instance, a generator or a study may have.
+pub const MAX_COUNT: usize = 1_000_000;
+
+/// Largest score table `M^2 N` (2 GB of f64): checked before anything that size is allocated.
+pub const MAX_SCORES: f64 = 2.5e8;
+
+/// Largest `K N`: every device's assignment and unicast's blocks are that long.
+pub const MAX_ASSIGNMENTS: f64 = 2.5e8;
+
+/// Largest score: a sum over `N <= 1e6` positions then stays finite (1e306 at most).
+pub const MAX_SCORE: f64 = 1e300;
+
+/// Which size is zero or too large, and why: `None` when `M`, `N` and `K` fit the limits. In f64 so
+/// that no product overflows, whatever the counts.
+pub fn size_error(models: usize, blocks: usize, devices: usize) -> Option<(&'static str, String)> {
+    let max = MAX_COUNT;
+    for (what, v) in [("models", models), ("blocks", blocks), ("devices", devices)] {
+        if v == 0 || v > max {
+            return Some((
+                what,
+                format!("{v} is out of range: need 1 <= {what} <= {max}"),
+            ));
+        }
+    }
+    let (m, n, k) = (models as f64, blocks as f64, devices as f64);
+    if m * m * n > MAX_SCORES {
+        let reason = format!(
+            "a library of M = {models} models and N = {blocks} blocks holds M^2 N = {} scores, \
+             more than the {} allowed",
+            number(m * m * n),
+            number(MAX_SCORES)
+        );
+        // Blame the factor that dominates, so the flag or key to change is named.
+        return Some((if m * m >= n { "models" } else { "blocks" }, reason));
+    }
+    if k * n > MAX_ASSIGNMENTS {
+        let reason = format!(
+            "K = {devices} devices of N = {blocks} blocks make K N = {} assignments, more than \
+             the {} allowed",
+            number(k * n),
+            number(MAX_ASSIGNMENTS)
+        );
+        return Some((if k >= n { "devices" } else { "blocks" }, reason));
+    }
+    None
+}
 
 /// `M` models of `N` blocks, with `I[t][i][n]` and the physical-block map.
 #[derive(Debug, Clone, PartialEq)]
@@ -49,6 +96,14 @@ impl Library {
                 "needs at least one block (N >= 1)",
             ));
         }
+        if let Some((what, reason)) = size_error(models, blocks, 1) {
+            let field = if what == "blocks" {
+                "library.scores[0][0]"
+            } else {
+                "library.scores"
+            };
+            return Err(FieldError::new(field, reason));
+        }
         let mut flat = Vec::with_capacity(models * models * blocks);
         for (t, per_task) in scores.iter().enumerate() {
             if per_task.len() != models {
@@ -65,10 +120,14 @@ impl Library {
                     ));
                 }
                 for (n, &s) in row.iter().enumerate() {
-                    if !s.is_finite() || s < 0.0 {
+                    if !(0.0..=MAX_SCORE).contains(&s) {
                         return Err(FieldError::new(
                             format!("library.scores[{t}][{i}][{n}]"),
-                            format!("score {s} must be finite and >= 0"),
+                            format!(
+                                "score {} is out of range: need 0 <= score <= {}",
+                                number(s),
+                                number(MAX_SCORE)
+                            ),
                         ));
                     }
                     flat.push(s);

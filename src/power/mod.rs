@@ -8,7 +8,7 @@ mod solve;
 
 use serde::{Deserialize, Serialize};
 
-use crate::error::FieldError;
+use crate::error::{FieldError, number};
 
 pub use solve::{constant_power, optimal_power};
 
@@ -44,31 +44,43 @@ impl Default for SystemParams {
     }
 }
 
+/// Each system value's accepted range `[lo, hi]` (docs/formats.md): every real downlink fits
+/// well inside, and inside them the power-control formulas stay finite in f64 (SNRs, rates,
+/// energies and times all far from overflow and underflow).
+pub const RANGES: [(&str, f64, f64); 6] = [
+    ("bandwidth_hz", 1.0, 1e12),
+    ("noise_w", 1e-24, 1.0),
+    ("block_bits", 1.0, 1e15),
+    ("energy_j", 1e-15, 1e9),
+    ("path_loss", 1e-20, 1e2),
+    ("constant_power_w", 1e-12, 1e9),
+];
+
 impl SystemParams {
     /// Check every value once; the error names the field under `prefix`.
     pub fn validate(&self, prefix: &str) -> Result<(), FieldError> {
-        let positive = [
-            ("bandwidth_hz", self.bandwidth_hz),
-            ("noise_w", self.noise_w),
-            ("block_bits", self.block_bits),
-            ("energy_j", self.energy_j),
-            ("path_loss", self.path_loss),
+        let values = [
+            Some(self.bandwidth_hz),
+            Some(self.noise_w),
+            Some(self.block_bits),
+            Some(self.energy_j),
+            Some(self.path_loss),
+            self.constant_power_w,
         ];
-        for (name, v) in positive {
-            if !(v.is_finite() && v > 0.0) {
+        for ((name, lo, hi), v) in RANGES.into_iter().zip(values) {
+            if let Some(v) = v
+                && !(lo..=hi).contains(&v)
+            {
                 return Err(FieldError::new(
                     format!("{prefix}{name}"),
-                    format!("{v} must be finite and > 0"),
+                    format!(
+                        "{} is out of range: need {} <= {name} <= {}",
+                        number(v),
+                        number(lo),
+                        number(hi)
+                    ),
                 ));
             }
-        }
-        if let Some(p) = self.constant_power_w
-            && !(p.is_finite() && p > 0.0)
-        {
-            return Err(FieldError::new(
-                format!("{prefix}constant_power_w"),
-                format!("{p} must be finite and > 0"),
-            ));
         }
         Ok(())
     }

@@ -85,7 +85,29 @@ pub fn results(study: &Study, parts: &[Part]) -> Result<(Vec<Row>, Manifest)> {
     let mut manifest = Manifest::new(study, &runs, unproven);
     manifest.reproducible = timed_out.iter().all(|&n| n == 0);
     manifest.bnb_time_stopped = timed_out;
-    Ok((output::rows(study, &stats), manifest))
+    let rows = output::rows(study, &stats);
+    finite_rows(&rows)?;
+    Ok((rows, manifest))
+}
+
+/// Parts whose sums are each finite can still overflow when combined: such numbers are the
+/// parts' fault (no study computes them), so the merge stops before writing them.
+fn finite_rows(rows: &[Row]) -> Result<()> {
+    let bad = rows.iter().find(|r| {
+        let finite = |x: Option<f64>| x.is_none_or(f64::is_finite);
+        !(finite(r.mean) && finite(r.ci95))
+    });
+    match bad {
+        None => Ok(()),
+        Some(r) => Err(MbaError::Input {
+            file: "(shard parts)".into(),
+            field: "units".into(),
+            reason: format!(
+                "the {} {} sums at point {} overflow when the units are combined",
+                r.scheme, r.metric, r.point
+            ),
+        }),
+    }
 }
 
 /// What `simulate` did.
@@ -299,4 +321,32 @@ fn complete_set(paths: &[PathBuf]) -> Result<(u64, Vec<(PathBuf, Part)>)> {
         field: "parts".into(),
         reason: format!("shards {} of {n} are missing", missing.join(", ")),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn combined_rows_that_overflow_are_bad_input() {
+        let row = |mean: f64| Row {
+            point: 1,
+            parameter: "energy_j".into(),
+            value: 200.0,
+            scheme: "unicast".into(),
+            metric: "latency_s".into(),
+            mean: Some(mean),
+            ci95: None,
+            count: 2,
+            outages: 0,
+        };
+        assert!(finite_rows(&[row(1.0), row(1e308)]).is_ok());
+        let e = finite_rows(&[row(1.0), row(f64::INFINITY)]).unwrap_err();
+        assert_eq!(e.exit_code(), 2);
+        assert!(
+            e.to_string()
+                .contains("unicast latency_s sums at point 1 overflow"),
+            "{e}"
+        );
+    }
 }

@@ -109,6 +109,16 @@ pub fn check_units(study: &Study, part: &Part) -> Result<(), FieldError> {
             ),
         ));
     }
+    let counts = (f.study.trials, f.study.realizations);
+    if (part.trials, part.realizations) != counts {
+        return Err(FieldError::new(
+            "trials",
+            format!(
+                "{} trials of {} realizations, but the study it holds has {} of {}",
+                part.trials, part.realizations, counts.0, counts.1
+            ),
+        ));
+    }
     let mut seen = BTreeSet::new();
     for (i, u) in part.units.iter().enumerate() {
         let field = |what: &str| format!("units[{i}].{what}");
@@ -130,13 +140,17 @@ pub fn check_units(study: &Study, part: &Part) -> Result<(), FieldError> {
             ));
         }
         for (c, a) in u.accs.iter().enumerate() {
-            check_acc(a).map_err(|reason| FieldError::new(field(&format!("accs[{c}]")), reason))?;
+            check_acc(a, part.realizations)
+                .map_err(|reason| FieldError::new(field(&format!("accs[{c}]")), reason))?;
         }
     }
     Ok(())
 }
 
-fn check_acc(a: &Acc) -> Result<(), String> {
+/// One unit's cell: finite sums, and counts and sums that agree with each other. A unit draws
+/// at most one sample per realization, samples that are not outages are the only ones summed,
+/// and `sum^2 <= n * sumsq` holds for any `n` real samples (Cauchy-Schwarz).
+fn check_acc(a: &Acc, realizations: u64) -> Result<(), String> {
     if !(a.sum.is_finite() && a.sumsq.is_finite() && a.sumsq >= 0.0) {
         return Err(format!(
             "sum {} and sum of squares {} must be finite (and the latter >= 0)",
@@ -145,6 +159,22 @@ fn check_acc(a: &Acc) -> Result<(), String> {
     }
     if a.outages > a.count {
         return Err(format!("{} outages among {} samples", a.outages, a.count));
+    }
+    if a.count > realizations {
+        return Err(format!(
+            "{} samples in one work unit of {realizations} realizations",
+            a.count
+        ));
+    }
+    let served = (a.count - a.outages) as f64;
+    // Square roots, so that huge finite sums cannot overflow the comparison; the slack covers
+    // the rounding of a billion summed samples (n eps ~ 1e-7).
+    let bound = served.sqrt() * a.sumsq.sqrt() * (1.0 + 1e-6);
+    if a.sum.abs() > bound || (served == 0.0 && a.sumsq != 0.0) {
+        return Err(format!(
+            "sum {} and sum of squares {} cannot come from {served} samples",
+            a.sum, a.sumsq
+        ));
     }
     Ok(())
 }

@@ -53,10 +53,23 @@ fn series(study: &Study, rows: &[Row], metric: Metric) -> Vec<Series> {
                 .iter()
                 .filter(|r| r.scheme == s.name() && r.metric == metric.name())
                 .filter_map(|r| r.mean.map(|m| (r.value, m, r.ci95.unwrap_or(0.0))))
+                .filter_map(drawable)
                 .collect(),
         })
         .filter(|s| !s.points.is_empty())
         .collect()
+}
+
+/// Largest magnitude drawn: plotters computes spans and tick steps from the coordinates, so
+/// they must stay far from overflow (an infinite axis spins its tick loop forever).
+const DRAWABLE: f64 = 1e300;
+
+/// A point as drawn: non-finite means and intervals are left out (the CSV keeps them), huge
+/// values clamped.
+fn drawable((x, m, c): (f64, f64, f64)) -> Option<(f64, f64, f64)> {
+    let clamp = |v: f64| v.clamp(-DRAWABLE, DRAWABLE);
+    let c = if c.is_finite() { c } else { 0.0 };
+    (x.is_finite() && m.is_finite()).then(|| (clamp(x), clamp(m), clamp(c)))
 }
 
 fn range(lo: f64, hi: f64, pad_zero: bool) -> std::ops::Range<f64> {
@@ -65,7 +78,14 @@ fn range(lo: f64, hi: f64, pad_zero: bool) -> std::ops::Range<f64> {
     } else {
         (lo, hi)
     };
-    let span = if hi > lo { hi - lo } else { lo.abs().max(1.0) };
+    let (lo, hi) = (lo.max(-DRAWABLE), hi.min(DRAWABLE));
+    // A span below 1e-9 of the values is drawn as flat: tick steps below an ulp never advance.
+    let size = lo.abs().max(hi.abs());
+    let span = if hi - lo > 1e-9 * size {
+        hi - lo
+    } else {
+        size.max(1.0)
+    };
     (lo - 0.05 * span)..(hi + 0.05 * span)
 }
 

@@ -24,9 +24,14 @@ impl Shard {
     pub const WHOLE: Shard = Shard { index: 0, count: 1 };
 
     pub fn new(index: u64, count: u64) -> Result<Shard> {
+        Shard::named(index, count, "--shard")
+    }
+
+    /// A shard whose error names `source`: the flag or the environment variable it came from.
+    fn named(index: u64, count: u64, source: &str) -> Result<Shard> {
         if count == 0 || index >= count {
             return Err(MbaError::flag(
-                "--shard",
+                source,
                 format!("{index}/{count}: need 0 <= I < N (shards are 0-based)"),
             ));
         }
@@ -66,7 +71,13 @@ impl Shard {
                     MbaError::flag("SLURM_ARRAY_TASK_COUNT", "unset; pass --shard-count N")
                 })?,
             };
-            return Shard::new(id.checked_sub(min).unwrap_or(u64::MAX), n).map(Some);
+            let index = id.checked_sub(min).ok_or_else(|| {
+                MbaError::flag(
+                    "SLURM_ARRAY_TASK_ID",
+                    format!("{id} is below SLURM_ARRAY_TASK_MIN = {min}"),
+                )
+            })?;
+            return Shard::named(index, n, "SLURM_ARRAY_TASK_ID").map(Some);
         }
         if let Some(idx) = num("JOB_COMPLETION_INDEX")? {
             let n = match count {
@@ -79,7 +90,7 @@ impl Shard {
                     )
                 })?,
             };
-            return Shard::new(idx, n).map(Some);
+            return Shard::named(idx, n, "JOB_COMPLETION_INDEX").map(Some);
         }
         Ok(None)
     }

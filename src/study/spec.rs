@@ -26,7 +26,7 @@ use std::path::Path;
 
 use serde::{Deserialize, Serialize};
 
-use crate::error::{FieldError, MbaError, Result, parse_toml, read_input};
+use crate::error::{FieldError, MbaError, Result, number, parse_toml, read_input};
 use crate::library::generate::GeneratorParams;
 use crate::power::SystemParams;
 use crate::selection::exact::ExactOptions;
@@ -263,11 +263,18 @@ pub struct StudyFile {
     pub sweep: Sweep,
 }
 
-/// Largest score table `M^2 N` a study may generate (2 GB of f64).
-pub const MAX_SCORES: f64 = 2.5e8;
+/// Largest score table `M^2 N` a study may generate (the library's limit).
+pub use crate::library::MAX_SCORES;
 
 /// Most work units `(point, trial)` a study may have (each keeps its statistics in the parts).
 pub const MAX_UNITS: f64 = 1e7;
+
+/// Most channel realizations per trial.
+pub const MAX_REALIZATIONS: f64 = 1e9;
+
+/// Most samples (points x trials x realizations) a study may draw: beyond this a run takes
+/// days on any machine, so a value this large is a typo rather than a plan.
+pub const MAX_SAMPLES: f64 = 1e12;
 
 /// The parameters of one sweep point.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -314,13 +321,8 @@ impl StudyFile {
 
     /// Every check, naming the field.
     pub fn validate(&self) -> Result<(), FieldError> {
+        self.check_counts()?;
         let s = &self.study;
-        if s.trials == 0 {
-            return Err(FieldError::new("study.trials", "must be >= 1"));
-        }
-        if s.realizations == 0 {
-            return Err(FieldError::new("study.realizations", "must be >= 1"));
-        }
         if s.schemes.is_empty() {
             return Err(FieldError::new(
                 "study.schemes",
@@ -334,16 +336,6 @@ impl StudyFile {
                     format!("`{}` listed twice", a.name()),
                 ));
             }
-        }
-        let units = s.trials as f64 * self.sweep.values.len() as f64;
-        if units > MAX_UNITS {
-            return Err(FieldError::new(
-                "study.trials",
-                format!(
-                    "{units:e} work units (points x trials) exceed {MAX_UNITS:e}; use fewer \
-                     trials and more realizations"
-                ),
-            ));
         }
         if self.generator.gain_path_loss.is_some() {
             return Err(FieldError::new(
@@ -359,54 +351,89 @@ impl StudyFile {
                 "is empty: give at least one value",
             ));
         }
-        let param = self.sweep.parameter;
-        for (p, &v) in self.sweep.values.iter().enumerate() {
-            let field = format!("sweep.values[{p}]");
-            if !v.is_finite() {
-                return Err(FieldError::new(field, format!("{v} is not finite")));
+        (0..self.points()).try_for_each(|p| self.check_point(p))
+    }
+
+    /// Trials, realizations and the work they make, within the limits (also after flags).
+    pub fn check_counts(&self) -> Result<(), FieldError> {
+        let s = &self.study;
+        let range = |field: &str, v: u64, max: f64| {
+            if v == 0 || v as f64 > max {
+                let reason = format!("{v} is out of range: need 1 <= {field} <= {}", number(max));
+                return Err(FieldError::new(format!("study.{field}"), reason));
             }
-            if param.is_count() && (v < 1.0 || v.fract() != 0.0 || v > 1e6) {
-                return Err(FieldError::new(
-                    field,
-                    format!("{} = {v} must be a whole number >= 1", param.name()),
-                ));
-            }
-            // Each point is checked as it will run; an error in a field the sweep sets is the
-            // sweep value's fault, any other is the file's own field.
-            let pt = self.point(p);
-            let checked = pt
-                .system
-                .validate("system.")
-                .and_then(|_| pt.generator.validate("generator."));
-            let g = &pt.generator;
-            let scores = (g.models as f64).powi(2) * g.blocks as f64;
-            let checked = checked.and_then(|_| {
-                if scores > MAX_SCORES {
-                    Err(FieldError::new(
-                        "generator.models",
-                        format!(
-                            "a library of M = {} models and N = {} blocks holds M^2 N = {scores:e} \
-                             scores, more than the {MAX_SCORES:e} a study allows",
-                            g.models, g.blocks
-                        ),
-                    ))
-                } else {
-                    Ok(())
-                }
-            });
-            if let Err(e) = checked {
-                // The library-size limit is reported on `models` but blocks count as well.
-                let size = param == SweepParameter::Blocks && e.field == "generator.models";
-                if !(param.sets(&e.field) || size) {
-                    return Err(e);
-                }
-                return Err(FieldError::new(
-                    field,
-                    format!("{} = {v} makes {}: {}", param.name(), e.field, e.reason),
-                ));
-            }
+            Ok(())
+        };
+        range("trials", s.trials, MAX_UNITS)?;
+        range("realizations", s.realizations, MAX_REALIZATIONS)?;
+        let units = s.trials as f64 * self.sweep.values.len() as f64;
+        if units > MAX_UNITS {
+            return Err(FieldError::new(
+                "study.trials",
+                format!(
+                    "{} work units (points x trials) exceed {}; use fewer trials and more \
+                     realizations",
+                    number(units),
+                    number(MAX_UNITS)
+                ),
+            ));
+        }
+        let samples = units * s.realizations as f64;
+        if samples > MAX_SAMPLES {
+            return Err(FieldError::new(
+                "study.realizations",
+                format!(
+                    "{} samples (points x trials x realizations) exceed {}",
+                    number(samples),
+                    number(MAX_SAMPLES)
+                ),
+            ));
         }
         Ok(())
+    }
+
+    /// Sweep point `p` checked as it will run; an error in a field the sweep sets is the sweep
+    /// value's fault, any other is the file's own field.
+    fn check_point(&self, p: usize) -> Result<(), FieldError> {
+        let param = self.sweep.parameter;
+        let v = self.sweep.values[p];
+        let field = format!("sweep.values[{p}]");
+        if !v.is_finite() {
+            return Err(FieldError::new(field, format!("{v} is not finite")));
+        }
+        let max = crate::library::MAX_COUNT as f64;
+        if param.is_count() && (v < 1.0 || v.fract() != 0.0 || v > max) {
+            return Err(FieldError::new(
+                field,
+                format!(
+                    "{} = {} must be a whole number in 1..={}",
+                    param.name(),
+                    number(v),
+                    number(max)
+                ),
+            ));
+        }
+        let pt = self.point(p);
+        let g = &pt.generator;
+        // A size limit involves every size, so a swept size is its cause whichever is named.
+        let size = crate::library::size_error(g.models, g.blocks, g.devices)
+            .map(|(what, reason)| FieldError::new(format!("generator.{what}"), reason));
+        let sized = param.is_count() && size.is_some();
+        let checked = match size {
+            Some(e) => Err(e),
+            None => pt
+                .system
+                .validate("system.")
+                .and_then(|_| pt.generator.validate("generator.")),
+        };
+        let Err(e) = checked else { return Ok(()) };
+        if !(param.sets(&e.field) || sized) {
+            return Err(e);
+        }
+        Err(FieldError::new(
+            field,
+            format!("{} = {v} makes {}: {}", param.name(), e.field, e.reason),
+        ))
     }
 }
 
@@ -429,20 +456,20 @@ impl Study {
         })
     }
 
-    /// Override trials and realizations (command-line flags).
+    /// Override trials and realizations (command-line flags), with the checks the study
+    /// file's keys get; an error on a key a flag set names the flag.
     pub fn with_counts(mut self, trials: Option<u64>, realizations: Option<u64>) -> Result<Study> {
-        if let Some(t) = trials {
-            if t == 0 {
-                return Err(MbaError::flag("--trials", "must be >= 1"));
-            }
-            self.file.study.trials = t;
-        }
-        if let Some(r) = realizations {
-            if r == 0 {
-                return Err(MbaError::flag("--realizations", "must be >= 1"));
-            }
-            self.file.study.realizations = r;
-        }
+        let s = &mut self.file.study;
+        s.trials = trials.unwrap_or(s.trials);
+        s.realizations = realizations.unwrap_or(s.realizations);
+        self.file.check_counts().map_err(|e| {
+            let flag = match e.field.as_str() {
+                "study.trials" if trials.is_some() => "--trials",
+                "study.realizations" if realizations.is_some() => "--realizations",
+                _ => return e.in_file(&self.source),
+            };
+            MbaError::flag(flag, e.reason)
+        })?;
         Ok(self)
     }
 

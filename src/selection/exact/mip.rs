@@ -5,7 +5,7 @@ use std::ffi::{CStr, c_char, c_int, c_void};
 
 use highs::{Col, HighsModelStatus, HighsSolutionStatus, RowProblem, Sense};
 
-use super::model::{Compact, int_bound, qos_floor, quiet_single_thread};
+use super::model::{Compact, int_bound, qos_row, quiet_single_thread};
 use super::work::{Meter, StoppedBy, WorkDone};
 use super::{ExactOptions, ExactResult};
 use crate::error::{HighsFailure, MbaError, Result};
@@ -131,7 +131,8 @@ pub fn run(inst: &Instance, opts: &ExactOptions, incumbent: Selection) -> Result
             .iter()
             .enumerate()
             .map(|(b, &(i, n))| (xk[b], lib.score(d.task, i, n)));
-        pb.add_row(qos_floor(d.qos).., row);
+        let (bound, row) = qos_row(d.qos, row);
+        pb.add_row(bound, row);
         for b in 0..blocks.len() {
             pb.add_row(..=0.0, [(xk[b], 1.0), (y[b], -1.0)]);
         }
@@ -345,7 +346,8 @@ pub fn compact(inst: &Instance, cm: &Compact, scope: Scope, limits: Limits) -> R
             );
         }
         let row = (0..nb).filter_map(|b| xc[b].map(|v| (v, cm.s(c, b))));
-        pb.add_row(qos_floor(cm.classes[c].qos).., row);
+        let (bound, row) = qos_row(cm.classes[c].qos, row);
+        pb.add_row(bound, row);
         for b in 0..nb {
             if let Some(v) = xc[b] {
                 pb.add_row(..=0.0, [(v, 1.0), (y[b], -1.0)]);

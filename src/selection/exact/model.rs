@@ -44,6 +44,32 @@ pub fn qos_floor(qos: f64) -> f64 {
     qos - QOS_TOLERANCE * qos.abs().max(1.0)
 }
 
+/// A QoS row `sum_b s_b x_b >= qos_floor(qos)` as HiGHS gets it: divided by its largest
+/// magnitude when that lies outside 1e-3..=1e6, an equivalent constraint. HiGHS rejects the whole model ("invalid problem") when
+/// an entry reaches 1e15 and drops entries below 1e-9, so raw scores of any other scale would
+/// fail or change the model; scaled, every entry is at most 1.
+pub fn qos_row(
+    qos: f64,
+    coeffs: impl Iterator<Item = (Col, f64)>,
+) -> (std::ops::RangeFrom<f64>, Vec<(Col, f64)>) {
+    let floor = qos_floor(qos);
+    let mut row: Vec<(Col, f64)> = coeffs.collect();
+    let top = row.iter().map(|e| e.1.abs()).fold(floor.abs(), f64::max);
+    // Rows of ordinary magnitude go to HiGHS as they are, so ordinary instances keep the model
+    // (and the work-budgeted path) they had. Dividing (not multiplying by 1 / top) stays
+    // finite for a subnormal `top`.
+    let ordinary = (1e-3..=1e6).contains(&top);
+    let scale = if top > 0.0 && top.is_finite() && !ordinary {
+        top
+    } else {
+        1.0
+    };
+    for e in &mut row {
+        e.1 /= scale;
+    }
+    (floor / scale.., row)
+}
+
 impl Compact {
     pub fn new(inst: &Instance) -> Compact {
         let lib = &inst.library;
@@ -341,10 +367,8 @@ impl Compact {
             for bs in &self.by_pos {
                 pb.add_row(1.0..=1.0, bs.iter().map(|&b| (x[b], 1.0)));
             }
-            pb.add_row(
-                qos_floor(class.qos)..,
-                (0..nb).map(|b| (x[b], self.s(c, b))),
-            );
+            let (bound, row) = qos_row(class.qos, (0..nb).map(|b| (x[b], self.s(c, b))));
+            pb.add_row(bound, row);
             for b in 0..nb {
                 pb.add_row(..=0.0, [(x[b], 1.0), (y[b], -1.0)]);
             }
