@@ -343,10 +343,10 @@ fn limits_return_the_best_with_a_valid_bound() {
         time_limit_s: 0.001,
         ..opts(1000.0, None)
     };
-    for r in [
-        branch_and_bound(&inst, &net, g.clone()).unwrap(),
-        highs_mip(&inst, &net, g.clone()).unwrap(),
-    ] {
+    let bnb = branch_and_bound(&inst, &net, g.clone()).unwrap();
+    // Past the safety net bnb builds no HiGHS model at all.
+    assert_eq!((bnb.work.mip_iterations, bnb.work.mip_nodes), (0, 0));
+    for r in [bnb, highs_mip(&inst, &net, g.clone()).unwrap()] {
         assert_sound(&inst, &r, "time limit");
         assert_eq!(r.stopped_by, Some(StoppedBy::Time));
     }

@@ -121,7 +121,7 @@ pub fn run(
     if root_bound >= ub {
         return Ok(s.result(root_bound));
     }
-    root_lp.fix_against(&s.cm, ub);
+    s.meter.timed_out |= root_lp.fix_against(&s.cm, ub, s.meter.deadline());
     if s.elapsed() >= PROGRESS_EVERY_S / 2.0 {
         (s.log)(&format!(
             "bnb: {:.1} s, HiGHS MIP on the compact model for {:.1} work units",

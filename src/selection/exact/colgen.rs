@@ -120,8 +120,12 @@ pub fn root_bound(
 
 impl RootBound {
     /// Lagrangian fixing at the bound's multipliers against the incumbent size `ub`.
-    pub fn fix_against(&mut self, cm: &Compact, ub: usize) {
-        self.y_fix = fixings(cm, &self.mu, self.bound, ub);
+    /// Returns whether the safety net's `deadline` cut the fixing short (blocks not reached
+    /// stay free: fewer fixings are still valid).
+    pub fn fix_against(&mut self, cm: &Compact, ub: usize, deadline: Instant) -> bool {
+        let (y_fix, late) = fixings(cm, &self.mu, self.bound, ub, deadline);
+        self.y_fix = y_fix;
+        late
     }
 }
 
@@ -213,7 +217,13 @@ fn own_pattern(cm: &Compact, c: usize) -> Vec<usize> {
 }
 
 /// Lagrangian fixing at multipliers `mu` with bound `lagrangian`, against incumbent `ub`.
-fn fixings(cm: &Compact, mu: &[Vec<f64>], lagrangian: f64, ub: usize) -> Vec<i8> {
+fn fixings(
+    cm: &Compact,
+    mu: &[Vec<f64>],
+    lagrangian: f64,
+    ub: usize,
+    deadline: Instant,
+) -> (Vec<i8>, bool) {
     let nb = cm.blocks.len();
     let nc = cm.classes.len();
     let proves = |v: f64| int_bound(v) >= ub;
@@ -223,6 +233,10 @@ fn fixings(cm: &Compact, mu: &[Vec<f64>], lagrangian: f64, ub: usize) -> Vec<i8>
     let bound_of = |s: Option<mckp::Solution>| s.map_or(f64::INFINITY, |s| s.bound);
     let mut y_fix = vec![-1i8; nb];
     for (b, fix) in y_fix.iter_mut().enumerate() {
+        // A knapsack per class and block: seconds at N = 300, so the safety net is checked.
+        if Instant::now() >= deadline {
+            return (y_fix, true);
+        }
         let r = reduced_y(mu, b);
         if r > 0.0 {
             if proves(lagrangian + r) {
@@ -242,7 +256,7 @@ fn fixings(cm: &Compact, mu: &[Vec<f64>], lagrangian: f64, ub: usize) -> Vec<i8>
             *fix = 1;
         }
     }
-    y_fix
+    (y_fix, false)
 }
 
 /// A linking row's state.
