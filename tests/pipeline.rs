@@ -4,6 +4,8 @@
 //! outages must be identical, latencies equal to 1e-12 relative and the energy equal to the
 //! budget to 1e-12 relative.
 
+mod common;
+use common::paper_link;
 use mba::backend::cpu::{PipelineScratch, TrialPlan, reference_outcome, weakest_counts};
 use mba::backend::{Outcome, PowerJob, PowerSettings};
 use mba::channel::rayleigh_gains;
@@ -15,15 +17,6 @@ use rand::{RngExt, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
 const TOL: f64 = 1e-12;
-
-fn paper_link() -> Link {
-    Link {
-        bandwidth_hz: 100e6,
-        noise_w: 0.5e-9,
-        block_bits: 5e6,
-        energy_j: 250.0,
-    }
-}
 
 fn settings(link: Link, constant_power_w: Option<f64>) -> PowerSettings {
     PowerSettings {

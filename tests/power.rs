@@ -1,19 +1,12 @@
 //! Power control (docs/algorithms/power-control.md): optimal PC against its KKT conditions and random feasible allocations,
 //! constant power, unicast and outages.
 
+mod common;
+use common::paper_link;
 use mba::power::lambert::{h, w_of_q};
 use mba::power::{GainGroups, Link, Outage, constant_power, optimal_power, unicast};
 use rand::{RngExt, SeedableRng};
 use rand_chacha::ChaCha8Rng;
-
-fn paper_link() -> Link {
-    Link {
-        bandwidth_hz: 100e6,
-        noise_w: 0.5e-9,
-        block_bits: 5e6,
-        energy_j: 250.0,
-    }
-}
 
 fn u(rng: &mut ChaCha8Rng) -> f64 {
     mba::channel::uniform(rng)

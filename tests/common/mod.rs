@@ -7,6 +7,7 @@ use std::sync::Arc;
 
 use mba::library::generate::{GeneratorParams, Popularity, generate_instance};
 use mba::library::{Device, Instance, Library};
+use mba::power::Link;
 
 /// Run the built `mba` binary.
 pub fn mba(args: &[&str]) -> Output {
@@ -143,4 +144,14 @@ pub fn clustered_instances(shared: bool) -> Vec<(String, Instance)> {
         out.push((format!("{p:?} seed {seed}"), generate_instance(&p, seed)));
     }
     out
+}
+
+/// The paper's link: B = 100 MHz, N0 = 0.5 nW, 5 Mbit blocks, E = 250 J.
+pub fn paper_link() -> Link {
+    Link {
+        bandwidth_hz: 100e6,
+        noise_w: 0.5e-9,
+        block_bits: 5e6,
+        energy_j: 250.0,
+    }
 }
