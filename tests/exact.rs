@@ -476,6 +476,13 @@ fn cli_bnb_and_mip_json() {
         "never above its start"
     );
     assert!(v["ps"]["lower_bound"].as_u64().unwrap() <= v["ps"]["blocks"].as_u64().unwrap());
+    // The text output names the start too.
+    let (rc, out, err) = run(&["solve", path, "--ps", "bnb", "--node-limit", "1"]);
+    assert_eq!(rc, 0, "{err}");
+    assert!(
+        out.contains("started from Lagrangian: 65 blocks, lower bound 64\n"),
+        "{out}"
+    );
     let (rc, _, _) = run(&["solve", path, "--ps", "bnb", "--time-limit", "-1"]);
     assert_eq!(rc, 2);
     let (rc, _, err) = run(&["solve", path, "--ps", "bnb", "--time-limit", "0"]);

@@ -416,6 +416,13 @@ fn print_table(inst: &Instance, r: &SolveReport) {
         100.0 * ps.gap,
         ps.seconds
     );
+    if let Some(st) = &ps.start {
+        let proven = if st.proven { ", proven by its bound" } else { "" };
+        println!(
+            "started from {:?}: {} blocks, lower bound {}{proven}",
+            st.from, st.blocks, st.lower_bound
+        );
+    }
     println!(
         "{:>6} {:>6} {:>10} {:>10} {:>12}",
         "device", "task", "qos", "score", "gain"
