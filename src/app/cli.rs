@@ -417,7 +417,11 @@ fn print_table(inst: &Instance, r: &SolveReport) {
         ps.seconds
     );
     if let Some(st) = &ps.start {
-        let proven = if st.proven { ", proven by its bound" } else { "" };
+        let proven = if st.proven {
+            ", proven by its bound"
+        } else {
+            ""
+        };
         println!(
             "started from {:?}: {} blocks, lower bound {}{proven}",
             st.from, st.blocks, st.lower_bound
