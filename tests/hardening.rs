@@ -17,6 +17,7 @@ use ::mba::solve::{PsMethod, SelectOptions, SolveReport, device_gains, select, s
 use ::mba::study::{Metric, Row, Shard, Study};
 use common::{mba, scratch};
 use proptest::prelude::*;
+use proptest::test_runner::RngSeed;
 use serde_json::Value;
 
 /// Values a user or a script can produce that break naive numerics.
@@ -84,16 +85,20 @@ fn json_f64(v: f64) -> String {
     }
 }
 
-/// `cases` per property, or `PROPTEST_CASES` when set (a longer search than the suite's).
+/// `cases` per property, or `PROPTEST_CASES` when set (a longer search than the suite's). The
+/// cases come from a fixed seed (`PROPTEST_SEED` picks another), so the suite runs the same
+/// inputs on every machine and run.
 fn config(cases: u32) -> ProptestConfig {
-    let env = std::env::var("PROPTEST_CASES")
-        .ok()
-        .and_then(|v| v.parse().ok());
     ProptestConfig {
-        cases: env.unwrap_or(cases),
+        cases: env_number("PROPTEST_CASES").unwrap_or(cases),
+        rng_seed: RngSeed::Fixed(env_number("PROPTEST_SEED").unwrap_or(20_261_202)),
         failure_persistence: None,
         ..ProptestConfig::default()
     }
+}
+
+fn env_number<T: std::str::FromStr>(name: &str) -> Option<T> {
+    std::env::var(name).ok().and_then(|v| v.parse().ok())
 }
 
 /// Every null in a solve's JSON is an Option the report allows (serde_json writes NaN and
