@@ -13,7 +13,7 @@ use crate::power::{
 };
 use crate::selection::exact::{ExactOptions, ExactResult, StoppedBy, WorkDone};
 use crate::selection::greedy::{GreedyOptions, greedy};
-use crate::selection::lagrangian::{LagrangianOptions, LagrangianResult, lagrangian};
+use crate::selection::lagrangian::{LagrangianOptions, LagrangianResult, lagrangian_from};
 use crate::selection::{Selection, exact};
 
 /// Which parameter-selection algorithm.
@@ -185,8 +185,8 @@ pub fn select_logged(
             } else {
                 ExactMethod::Mip
             };
-            let lag = lagrangian(inst, &opts.lagrangian, &opts.greedy)?;
             let g = greedy_result.selection;
+            let lag = lagrangian_from(inst, &opts.lagrangian, g.clone())?;
             let (r, start) = exact_from_best_start(inst, which, exact_opts, g, &lag, log)?;
             PsReport {
                 start: Some(start),
@@ -194,7 +194,7 @@ pub fn select_logged(
             }
         }
         PsMethod::Lagrangian => {
-            let r = lagrangian(inst, &opts.lagrangian, &opts.greedy)?;
+            let r = lagrangian_from(inst, &opts.lagrangian, greedy_result.selection)?;
             PsReport::new(method, r.selection, r.lower_bound)
         }
     };

@@ -936,6 +936,29 @@ pub fn lagrangian(
     opts: &LagrangianOptions,
     greedy_opts: &GreedyOptions,
 ) -> Result<LagrangianResult> {
+    let cm = checked_model(inst, opts)?;
+    let g = greedy(inst, greedy_opts)
+        .map_err(|source| MbaError::Check {
+            method: "greedy",
+            source,
+        })?
+        .selection;
+    search(inst, opts, &cm, g)
+}
+
+/// [`lagrangian`] from a greedy selection the caller already has (`start`, under the user's
+/// `greedy` settings), so that it is not computed twice.
+pub fn lagrangian_from(
+    inst: &Instance,
+    opts: &LagrangianOptions,
+    start: Selection,
+) -> Result<LagrangianResult> {
+    let cm = checked_model(inst, opts)?;
+    search(inst, opts, &cm, start)
+}
+
+/// The compact model, once the options are valid and every class can reach its QoS.
+fn checked_model(inst: &Instance, opts: &LagrangianOptions) -> Result<Compact> {
     opts.validate("lagrangian.")
         .map_err(|e| e.in_file("lagrangian options"))?;
     let cm = Compact::new(inst);
@@ -951,14 +974,18 @@ pub fn lagrangian(
             ),
         });
     }
-    let g = greedy(inst, greedy_opts)
-        .map_err(|source| MbaError::Check {
-            method: "greedy",
-            source,
-        })?
-        .selection;
+    Ok(cm)
+}
+
+/// Both phases from the greedy selection `g`; never above it.
+fn search(
+    inst: &Instance,
+    opts: &LagrangianOptions,
+    cm: &Compact,
+    g: Selection,
+) -> Result<LagrangianResult> {
     let greedy_blocks = g.num_blocks();
-    let m = Model::new(&cm);
+    let m = Model::new(cm);
     let mut sc = Scratch::new(&m);
     let mut rng = ChaCha8Rng::seed_from_u64(opts.seed);
 
