@@ -25,8 +25,8 @@ pub struct CpuBackend;
 pub fn weakest_counts(job: &PowerJob, gains: &[f64]) -> Vec<u32> {
     let mut counts = vec![0u32; gains.len()];
     for b in 0..job.num_blocks() {
-        let req = &job.req_devices[job.req_offsets[b] as usize..job.req_offsets[b + 1] as usize];
-        let weakest = req
+        let weakest = job
+            .requesters(b)
             .iter()
             .copied()
             .min_by(|&a, &c| gains[a as usize].total_cmp(&gains[c as usize]));
@@ -87,8 +87,7 @@ impl TrialPlan {
             blocks_per_model: job.blocks_per_model,
         };
         for b in 0..job.num_blocks() {
-            let req =
-                &job.req_devices[job.req_offsets[b] as usize..job.req_offsets[b + 1] as usize];
+            let req = job.requesters(b);
             if let [only] = req {
                 own_blocks[*only as usize] += 1;
                 continue;

@@ -58,6 +58,11 @@ impl PowerJob {
     pub fn num_blocks(&self) -> usize {
         self.req_offsets.len() - 1
     }
+
+    /// The requesters of sent block `b`.
+    pub fn requesters(&self, b: usize) -> &[u32] {
+        &self.req_devices[self.req_offsets[b] as usize..self.req_offsets[b + 1] as usize]
+    }
 }
 
 /// Everything a power batch shares.
