@@ -7,12 +7,13 @@ cd "$(dirname "$0")/../src"
 
 # module: the modules it must not use (every higher layer; power and selection are siblings).
 rules=(
-  "error.rs:channel|library|power|selection|solve|backend|gpu|study"
-  "channel:library|power|selection|solve|backend|gpu|study"
-  "library:power|selection|solve|backend|gpu|study"
-  "power:selection|solve|backend|gpu|study"
-  "selection:power|solve|backend|gpu|study"
-  "solve.rs:backend|gpu|study"
+  "error.rs:channel|library|power|selection|solve|latency|backend|gpu|study"
+  "channel:library|power|selection|solve|latency|backend|gpu|study"
+  "library:power|selection|solve|latency|backend|gpu|study"
+  "power:selection|solve|latency|backend|gpu|study"
+  "selection:power|solve|latency|backend|gpu|study"
+  "solve.rs:latency|backend|gpu|study"
+  "latency:solve|backend|gpu|study"
   "backend:gpu|study"
   "gpu:study"
 )

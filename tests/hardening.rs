@@ -831,6 +831,7 @@ fn plots_of_extreme_values_never_hang() {
                 value: 250.0,
                 scheme: scheme.into(),
                 metric: "latency_s".into(),
+                group: String::new(),
                 mean: Some(m),
                 ci95: Some(m.abs()),
                 count: 2,

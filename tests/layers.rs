@@ -14,6 +14,7 @@ const RANKS: &[(&str, u32)] = &[
     ("power", 3),
     ("selection", 3),
     ("solve", 4),
+    ("latency", 4),
     ("backend", 5),
     ("gpu", 5),
     ("study", 6),

@@ -283,7 +283,7 @@ fn sharded_cli_runs_merge_to_the_unsharded_files() {
     assert_eq!(read(&whole, "results.json"), read(&split, "results.json"));
     // Outputs: tidy CSV header, plots in both formats, a manifest naming the shards.
     assert!(read(&whole, "results.csv").starts_with(
-        "point,parameter,value,scheme,metric,mean,ci95,count,outages\n0,devices,2,mba_greedy,"
+        "point,parameter,value,scheme,metric,mean,ci95,count,outages,group\n0,devices,2,mba_greedy,"
     ));
     for m in ["latency_s", "latency_per_device_s", "blocks", "gap"] {
         assert!(read(&whole, &format!("{m}.svg")).contains("mba_greedy"));
@@ -691,6 +691,7 @@ fn realizations_beyond_one_batch_are_chunked_in_order() {
             task,
             qos: pt.generator.qos_ratio * library.own_score(task),
             gain: None,
+            backup: None,
         })
         .collect();
     let inst = Instance { library, devices };
@@ -775,6 +776,7 @@ values = [3, 12]
                     task,
                     qos: pt.generator.qos_ratio * library.own_score(task),
                     gain: None,
+                    backup: None,
                 })
                 .collect();
             let inst = Instance {

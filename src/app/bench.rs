@@ -153,6 +153,7 @@ fn greedy_trials(params: &GeneratorParams, lib: &Library, trials: usize) -> Vec<
                     task,
                     qos: params.qos_ratio * lib.own_score(task),
                     gain: None,
+                    backup: None,
                 })
                 .collect()
         })

@@ -280,6 +280,10 @@ pub struct SolveArgs {
     /// Show no progress lines.
     #[arg(long)]
     pub quiet: bool,
+    /// Latency-constrained mode: the round's latency budget T, s (overrides
+    /// `latency.budget_s`). Plans MBA and unicast with backups instead of QoS selection.
+    #[arg(long, allow_hyphen_values = true)]
+    pub latency_budget: Option<f64>,
 }
 
 /// Parse the process arguments and run; the error carries the exit code.
@@ -340,7 +344,7 @@ fn generate(args: GenerateArgs, m: &ArgMatches) -> Result<()> {
     Ok(())
 }
 
-fn to_json<T: serde::Serialize>(value: &T) -> Result<String> {
+pub fn to_json<T: serde::Serialize>(value: &T) -> Result<String> {
     serde_json::to_string_pretty(value).map_err(|e| MbaError::io("(standard output)", e.into()))
 }
 
@@ -364,12 +368,21 @@ fn solve_settings(args: &SolveArgs) -> Result<Settings> {
         .exact
         .validate("")
         .map_err(|e| as_flag(&e.field, e.reason))?;
+    if let Some(t) = args.latency_budget {
+        mba::latency::check_budget(t).map_err(|r| MbaError::flag("--latency-budget", r))?;
+        settings.latency.budget_s = Some(t);
+    }
     Ok(settings)
 }
 
 fn solve(args: SolveArgs) -> Result<()> {
     let settings = solve_settings(&args)?;
     let inst = Instance::load(&args.instance)?;
+    if let Some(t) = settings.latency.budget_s {
+        let gains = device_gains(&inst, settings.system.path_loss, args.channel_seed);
+        let r = crate::deadline::solve(&inst, &settings.system, &settings.latency, t, gains);
+        return crate::deadline::print(&inst, &r, args.json);
+    }
     let show = !args.quiet && (args.verbose || std::io::stderr().is_terminal());
     let log = |line: &str| {
         if show {

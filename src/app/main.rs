@@ -5,6 +5,7 @@ mod backends;
 mod bench;
 mod choices;
 mod cli;
+mod deadline;
 mod peer;
 mod progress;
 mod settings;

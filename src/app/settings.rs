@@ -5,6 +5,7 @@
 use std::path::Path;
 
 use mba::error::{FieldError, Result, parse_toml, read_input};
+use mba::latency::LatencyOptions;
 use mba::library::generate::GeneratorParams;
 use mba::power::SystemParams;
 use mba::selection::exact::ExactOptions;
@@ -20,6 +21,7 @@ pub struct Settings {
     pub greedy: GreedyOptions,
     pub exact: ExactOptions,
     pub lagrangian: LagrangianOptions,
+    pub latency: LatencyOptions,
     pub generator: GeneratorParams,
 }
 
@@ -41,6 +43,7 @@ impl Settings {
         self.system.validate("system.")?;
         self.exact.validate("exact.")?;
         self.lagrangian.validate("lagrangian.")?;
+        self.latency.validate("latency.")?;
         self.generator.validate("generator.")
     }
 }
@@ -58,6 +61,7 @@ mod tests {
         let d = Settings::default();
         assert_eq!((s.system, s.greedy, s.exact), (d.system, d.greedy, d.exact));
         assert_eq!(s.lagrangian, d.lagrangian);
+        assert_eq!(s.latency, d.latency);
         assert_ne!(s.generator, d.generator);
         assert_eq!(s.generator.sharing, 0.2);
     }

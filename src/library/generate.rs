@@ -287,6 +287,7 @@ pub fn generate_instance(p: &GeneratorParams, seed: u64) -> Instance {
             task: t,
             qos: p.qos_ratio * library.own_score(t),
             gain: p.gain_path_loss.map(|_| g),
+            backup: None,
         })
         .collect();
     Instance {

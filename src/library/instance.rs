@@ -22,6 +22,8 @@ pub struct Device {
     pub qos: f64,
     /// `H_k` when the instance fixes it.
     pub gain: Option<f64>,
+    /// A library model already on the device (latency-constrained mode): its blocks are free.
+    pub backup: Option<usize>,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -31,7 +33,7 @@ pub struct Instance {
     pub devices: Vec<Device>,
 }
 
-#[derive(Debug, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct LibraryFile {
     pub blocks: usize,
@@ -42,7 +44,7 @@ pub struct LibraryFile {
     pub block_ids: Option<Vec<Vec<i64>>>,
 }
 
-#[derive(Debug, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct DeviceFile {
     pub task: usize,
@@ -52,9 +54,11 @@ pub struct DeviceFile {
     pub qos_ratio: Option<f64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub gain: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub backup: Option<usize>,
 }
 
-#[derive(Debug, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct InstanceFile {
     pub library: LibraryFile,
@@ -158,10 +162,22 @@ fn validate_device(lib: &Library, k: usize, d: &DeviceFile) -> Result<Device, Fi
             ),
         ));
     }
+    if let Some(b) = d.backup
+        && b >= lib.models()
+    {
+        return Err(FieldError::new(
+            field("backup"),
+            format!(
+                "model {b} out of range: the library has M = {} models",
+                lib.models()
+            ),
+        ));
+    }
     Ok(Device {
         task: d.task,
         qos,
         gain: d.gain,
+        backup: d.backup,
     })
 }
 
@@ -221,6 +237,7 @@ impl Instance {
                     qos: Some(d.qos),
                     qos_ratio: None,
                     gain: d.gain,
+                    backup: d.backup,
                 })
                 .collect(),
         }

@@ -4,7 +4,7 @@
 pub mod generate;
 pub mod instance;
 
-pub use instance::{Device, Instance};
+pub use instance::{Device, Instance, InstanceFile};
 
 use crate::error::{FieldError, number};
 

@@ -125,7 +125,9 @@ pub struct SimulateOutcome {
 /// Every output file: the data files and one plot per metric.
 pub fn write_results(dir: &Path, study: &Study, rows: &[Row], manifest: &Manifest) -> Result<()> {
     output::write_all(dir, study, rows, manifest)?;
-    for metric in Metric::ALL {
+    // A metric no compared scheme records (scores without a latency scheme) gets no plot.
+    let recorded = |m: Metric| rows.iter().any(|r| r.metric == m.name() && r.count > 0);
+    for metric in Metric::ALL.into_iter().filter(|&m| recorded(m)) {
         plot::plot_metric(dir, study, rows, metric)?;
     }
     Ok(())
@@ -335,6 +337,7 @@ mod tests {
             value: 200.0,
             scheme: "unicast".into(),
             metric: "latency_s".into(),
+            group: String::new(),
             mean: Some(mean),
             ci95: None,
             count: 2,

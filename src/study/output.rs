@@ -7,9 +7,9 @@ use serde::Serialize;
 
 use super::files::write_atomic;
 use super::part::RunInfo;
-use super::run::METRICS;
+use super::run::{METRICS, group_names};
 use super::shard::Shard;
-use super::spec::{Metric, Study, StudyFile};
+use super::spec::{Metric, Scheme, Study, StudyFile};
 use super::stats::Cell;
 use crate::error::{MbaError, Result};
 
@@ -21,6 +21,9 @@ pub struct Row {
     pub value: f64,
     pub scheme: String,
     pub metric: String,
+    /// The device group (a task's name) of a grouped metric (`score`, `score_ratio`); empty
+    /// for a metric over all devices.
+    pub group: String,
     /// Mean over non-outage samples; `null` when every sample is an outage.
     pub mean: Option<f64>,
     /// 95% CI half-width of `mean`: Student t over the trial means (two or more trials), else
@@ -31,25 +34,47 @@ pub struct Row {
     pub outages: u64,
 }
 
-/// Reduced statistics as rows, in `(point, scheme, metric)` order.
+/// Reduced statistics as rows, in `(point, scheme, metric)` order, then the grouped metrics in
+/// `(point, scheme, group, metric)` order (only groups with samples).
 pub fn rows(study: &Study, stats: &[Vec<Cell>]) -> Vec<Row> {
     let f = &study.file;
+    let schemes = &f.study.schemes;
     let mut out = Vec::new();
     for (p, cells) in stats.iter().enumerate() {
-        for (s, scheme) in f.study.schemes.iter().enumerate() {
+        let row = |scheme: &Scheme, metric: &Metric, group: &str, cell: &Cell| {
+            let sum = cell.summary();
+            Row {
+                point: p,
+                parameter: f.sweep.parameter.name().into(),
+                value: f.sweep.values[p],
+                scheme: scheme.name().into(),
+                metric: metric.name().into(),
+                group: group.into(),
+                mean: sum.mean,
+                ci95: sum.ci95,
+                count: sum.count,
+                outages: sum.outages,
+            }
+        };
+        for (s, scheme) in schemes.iter().enumerate() {
             for (m, metric) in Metric::ALL.iter().enumerate() {
-                let sum = cells[s * METRICS + m].summary();
-                out.push(Row {
-                    point: p,
-                    parameter: f.sweep.parameter.name().into(),
-                    value: f.sweep.values[p],
-                    scheme: scheme.name().into(),
-                    metric: metric.name().into(),
-                    mean: sum.mean,
-                    ci95: sum.ci95,
-                    count: sum.count,
-                    outages: sum.outages,
-                });
+                if scheme.records(*metric) {
+                    out.push(row(scheme, metric, "", &cells[s * METRICS + m]));
+                }
+            }
+        }
+        let names = group_names(study, p);
+        let per = Metric::GROUPED.len();
+        for (s, scheme) in schemes.iter().enumerate() {
+            for (g, name) in names.iter().enumerate() {
+                let at = schemes.len() * METRICS + (s * names.len() + g) * per;
+                let group = &cells[at..at + per];
+                if group[0].summary().count == 0 {
+                    continue;
+                }
+                for (metric, cell) in Metric::GROUPED.iter().zip(group) {
+                    out.push(row(scheme, metric, name, cell));
+                }
             }
         }
     }
@@ -73,6 +98,7 @@ pub fn csv_text(rows: &[Row]) -> String {
         "ci95",
         "count",
         "outages",
+        "group",
     ])
     .expect("in memory");
     for r in rows {
@@ -86,6 +112,7 @@ pub fn csv_text(rows: &[Row]) -> String {
             opt(r.ci95),
             r.count.to_string(),
             r.outages.to_string(),
+            r.group.clone(),
         ])
         .expect("in memory");
     }

@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 
 use super::files::write_atomic;
-use super::run::{METRICS, UnitStats};
+use super::run::UnitStats;
 use super::shard::Shard;
 use super::spec::Study;
 use super::stats::Acc;
@@ -43,7 +43,7 @@ pub struct Part {
 }
 
 /// Version 2: four metrics per scheme (`gap` added); version-1 parts held three.
-pub const PART_FORMAT: &str = "mba-study-part/2";
+pub const PART_FORMAT: &str = "mba-study-part/3";
 
 pub fn part_path(dir: &Path, shard: Shard) -> PathBuf {
     dir.join("parts").join(shard.file_name())
@@ -96,7 +96,6 @@ pub fn find_parts(dir: &Path) -> Result<Vec<PathBuf>> {
 /// accumulator per (scheme, metric) cell holding finite sums and consistent counts.
 pub fn check_units(study: &Study, part: &Part) -> Result<(), FieldError> {
     let f = &study.file;
-    let cells = f.study.schemes.len() * METRICS;
     let owned = (0..study.units()).filter(|&u| part.shard.owns(u)).count();
     if part.units.len() != owned {
         return Err(FieldError::new(
@@ -133,6 +132,7 @@ pub fn check_units(study: &Study, part: &Part) -> Result<(), FieldError> {
                 ),
             ));
         }
+        let cells = super::run::cells_at(study, u.point as usize);
         if u.accs.len() != cells {
             return Err(FieldError::new(
                 field("accs"),

@@ -41,17 +41,38 @@ struct Series {
     points: Vec<(f64, f64, f64)>,
 }
 
+/// A line per scheme, and for a grouped metric a line per scheme and device group instead.
 fn series(study: &Study, rows: &[Row], metric: Metric) -> Vec<Series> {
-    study
-        .file
-        .study
-        .schemes
+    let mut groups: Vec<&str> = rows
         .iter()
-        .map(|s| Series {
-            name: s.name().into(),
+        .filter(|r| r.metric == metric.name() && !r.group.is_empty())
+        .map(|r| r.group.as_str())
+        .collect();
+    groups.sort();
+    groups.dedup();
+    let keys: Vec<(&str, Option<&str>)> = match groups.is_empty() {
+        true => study
+            .file
+            .study
+            .schemes
+            .iter()
+            .map(|s| (s.name(), None))
+            .collect(),
+        false => study
+            .file
+            .study
+            .schemes
+            .iter()
+            .flat_map(|s| groups.iter().map(move |g| (s.name(), Some(*g))))
+            .collect(),
+    };
+    keys.into_iter()
+        .map(|(scheme, group)| Series {
+            name: group.map_or(scheme.into(), |g| format!("{scheme}, {g}")),
             points: rows
                 .iter()
-                .filter(|r| r.scheme == s.name() && r.metric == metric.name())
+                .filter(|r| r.scheme == scheme && r.metric == metric.name())
+                .filter(|r| r.group == group.unwrap_or(""))
                 .filter_map(|r| r.mean.map(|m| (r.value, m, r.ci95.unwrap_or(0.0))))
                 .filter_map(drawable)
                 .collect(),

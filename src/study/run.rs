@@ -16,8 +16,9 @@ use super::shard::Shard;
 use super::spec::{Metric, PointParams, Scheme, Study};
 use super::stats::{Acc, Cell};
 use crate::backend::{Backend, Outcome, PowerJob, PowerSettings};
-use crate::channel::{Purpose, stream_rng};
+use crate::channel::{Purpose, rayleigh_gains, stream_rng};
 use crate::error::{FieldError, MbaError, Result};
+use crate::latency::{Delivery, LatencyPlan, Planner};
 use crate::library::generate::{draw_tasks, generate_library};
 use crate::library::{Device, Instance, Library};
 use crate::power::Link;
@@ -57,6 +58,9 @@ pub const BATCH_SAMPLES: u64 = 1 << 16;
 
 /// The library of point `p` (trial `t` when libraries are drawn per trial).
 fn library_for(study: &Study, pt: &PointParams, p: usize, t: u64) -> Library {
+    if let Some(inst) = &study.instance {
+        return (*inst.library).clone();
+    }
     let s = &study.file.study;
     let seed = if s.library_per_trial {
         stream_rng(s.seed, p as u64, t, Purpose::Library, 0).next_u64()
@@ -68,6 +72,9 @@ fn library_for(study: &Study, pt: &PointParams, p: usize, t: u64) -> Library {
 
 /// Devices of trial `t` at point `p`: tasks by the popularity model, QoS by the ratio.
 fn devices_for(study: &Study, pt: &PointParams, lib: &Library, p: usize, t: u64) -> Vec<Device> {
+    if let Some(inst) = &study.instance {
+        return inst.devices.clone();
+    }
     let mut rng = stream_rng(study.file.study.seed, p as u64, t, Purpose::Tasks, 0);
     draw_tasks(&pt.generator, &mut rng)
         .into_iter()
@@ -75,6 +82,7 @@ fn devices_for(study: &Study, pt: &PointParams, lib: &Library, p: usize, t: u64)
             task,
             qos: pt.generator.qos_ratio * lib.own_score(task),
             gain: None,
+            backup: None,
         })
         .collect()
 }
@@ -271,8 +279,54 @@ impl Batch<'_> {
     fn run(&self) -> Result<Vec<UnitStats>> {
         let sel = self.select()?;
         let mut units = self.block_units(&sel);
-        self.add_latencies(&sel, &mut units)?;
+        let schemes = &self.study.file.study.schemes;
+        if schemes.iter().any(|s| !s.is_latency()) {
+            self.add_latencies(&sel, &mut units)?;
+        }
+        if self.study.file.has_latency() {
+            self.add_plans(&sel, &mut units);
+        }
         Ok(units)
+    }
+
+    /// Latency-constrained plans of every realization, for the latency schemes.
+    fn add_plans(&self, sel: &Selected, units: &mut [UnitStats]) {
+        let (f, pt, p) = (&self.study.file, self.pt, self.p);
+        let link = Link::from(&pt.system);
+        let budget = pt.latency.budget_s.unwrap_or(0.0);
+        let groups = groups_at(self.study, p);
+        units
+            .par_iter_mut()
+            .zip(&sel.instances)
+            .zip(self.trials)
+            .for_each(|((unit, inst), &t)| {
+                for (s, scheme) in f.study.schemes.iter().enumerate() {
+                    let delivery = match scheme {
+                        Scheme::MbaLatency => Delivery::Mba,
+                        Scheme::UnicastLatency => Delivery::Unicast,
+                        _ => continue,
+                    };
+                    let mut planner = Planner::new(inst, delivery, &pt.latency);
+                    let mut gains = vec![0.0; inst.num_devices()];
+                    for r in 0..f.study.realizations {
+                        rayleigh_gains(
+                            f.study.seed,
+                            p as u64,
+                            t,
+                            r,
+                            pt.system.path_loss,
+                            &mut gains,
+                        );
+                        let plan = planner.plan(&gains, &link, budget);
+                        push_plan(
+                            &mut unit.accs,
+                            (s, f.study.schemes.len(), groups),
+                            inst,
+                            &plan,
+                        );
+                    }
+                }
+            });
     }
 
     /// One unit per trial, holding its blocks sent per scheme.
@@ -283,7 +337,7 @@ impl Batch<'_> {
             .iter()
             .enumerate()
             .map(|(i, &t)| {
-                let mut accs = vec![Acc::default(); schemes.len() * METRICS];
+                let mut accs = vec![Acc::default(); cells_at(self.study, self.p)];
                 let blocks = TrialBlocks {
                     // Greedy proves nothing beyond the trivial bound: one block per position.
                     greedy: (sel.greedy[i].num_blocks(), n),
@@ -415,6 +469,8 @@ fn push_blocks(accs: &mut [Acc], schemes: &[Scheme], blocks: &TrialBlocks) {
             Scheme::MbaBnb => blocks.bnb.map(with_bound),
             Scheme::MbaLagrangian => blocks.lagrangian.map(with_bound),
             Scheme::Unicast => Some((blocks.unicast, None)),
+            // Their blocks depend on the realization: counted with each plan.
+            Scheme::MbaLatency | Scheme::UnicastLatency => None,
         };
         let Some((y, bound)) = picked else { continue };
         let cell = &mut accs[s * METRICS..(s + 1) * METRICS];
@@ -435,6 +491,7 @@ fn push_latencies(accs: &mut [Acc], schemes: &[Scheme], devices: usize, by: &Tri
             Scheme::MbaLagrangian => (by.lagrangian, |o| o.mba),
             Scheme::MbaConstantPower => (by.greedy, |o| o.constant),
             Scheme::Unicast => (by.greedy, |o| o.unicast),
+            Scheme::MbaLatency | Scheme::UnicastLatency => continue,
         };
         let cell = &mut accs[s * METRICS..(s + 1) * METRICS];
         for l in outcomes.iter().map(pick) {
@@ -444,11 +501,70 @@ fn push_latencies(accs: &mut [Acc], schemes: &[Scheme], devices: usize, by: &Tri
     }
 }
 
+/// Device groups recorded at point `p`: one per task of the library when a latency scheme is
+/// compared, none otherwise.
+pub fn groups_at(study: &Study, p: usize) -> usize {
+    if !study.file.has_latency() {
+        return 0;
+    }
+    match &study.instance {
+        Some(inst) => inst.library.models(),
+        None => study.file.point(p).generator.models,
+    }
+}
+
+/// Accumulators of a unit at point `p`: `schemes x METRICS`, then per scheme, group and grouped
+/// metric (`Metric::GROUPED`), `[METRICS * S + (s * G + g) * 2 + j]`.
+pub fn cells_at(study: &Study, p: usize) -> usize {
+    let s = study.file.study.schemes.len();
+    s * METRICS + s * groups_at(study, p) * Metric::GROUPED.len()
+}
+
+/// Task names of the groups at point `p`.
+pub fn group_names(study: &Study, p: usize) -> Vec<String> {
+    let groups = groups_at(study, p);
+    if groups == 0 {
+        return Vec::new();
+    }
+    match &study.instance {
+        Some(inst) => inst.library.task_names().to_vec(),
+        None => {
+            let pt = study.file.point(p);
+            generate_library(&pt.generator, study.file.study.seed).task_names()[..groups].to_vec()
+        }
+    }
+}
+
+/// One plan's samples: latency, blocks sent, mean score and smallest ratio, then per group
+/// (the devices of one task) their mean score and mean ratio. `at` is `(scheme, schemes, G)`.
+fn push_plan(accs: &mut [Acc], at: (usize, usize, usize), inst: &Instance, plan: &LatencyPlan) {
+    let (s, schemes, groups) = at;
+    let k = inst.num_devices() as f64;
+    let cell = &mut accs[s * METRICS..(s + 1) * METRICS];
+    cell[Metric::LatencyS.slot()].push(plan.latency_s);
+    cell[Metric::LatencyPerDeviceS.slot()].push(plan.latency_s / k);
+    cell[Metric::Blocks.slot()].push(plan.sent.len() as f64);
+    cell[Metric::Score.slot()].push(plan.scores.iter().sum::<f64>() / k);
+    let smallest = plan.ratios.iter().copied().fold(f64::INFINITY, f64::min);
+    cell[Metric::ScoreRatio.slot()].push(smallest);
+    for g in 0..groups {
+        let members: Vec<usize> = (0..inst.num_devices())
+            .filter(|&d| inst.devices[d].task == g)
+            .collect();
+        if members.is_empty() {
+            continue;
+        }
+        let n = members.len() as f64;
+        let base = schemes * METRICS + (s * groups + g) * Metric::GROUPED.len();
+        accs[base].push(members.iter().map(|&d| plan.scores[d]).sum::<f64>() / n);
+        accs[base + 1].push(members.iter().map(|&d| plan.ratios[d]).sum::<f64>() / n);
+    }
+}
+
 /// Combine units into per-point statistics, in `(point, trial)` order: `out[p][s * METRICS + m]`.
 /// The units must cover the study exactly once (checked).
 pub fn reduce(study: &Study, units: &mut [UnitStats]) -> Result<Vec<Vec<Cell>>, FieldError> {
     let f = &study.file;
-    let cells = f.study.schemes.len() * METRICS;
     units.sort_by_key(|u| (u.point, u.trial));
     let expected = study.units();
     if units.len() as u64 != expected {
@@ -460,10 +576,12 @@ pub fn reduce(study: &Study, units: &mut [UnitStats]) -> Result<Vec<Vec<Cell>>, 
             ),
         ));
     }
-    let mut out = vec![vec![Cell::default(); cells]; f.points()];
+    let mut out: Vec<Vec<Cell>> = (0..f.points())
+        .map(|p| vec![Cell::default(); cells_at(study, p)])
+        .collect();
     for (idx, u) in units.iter().enumerate() {
         let want = (idx as u64 / f.study.trials, idx as u64 % f.study.trials);
-        if (u.point as u64, u.trial) != want || u.accs.len() != cells {
+        if (u.point as u64, u.trial) != want || u.accs.len() != cells_at(study, u.point as usize) {
             return Err(FieldError::new(
                 "units",
                 format!(

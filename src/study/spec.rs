@@ -27,7 +27,9 @@ use std::path::Path;
 use serde::{Deserialize, Serialize};
 
 use crate::error::{FieldError, MbaError, Result, number, parse_toml, read_input};
+use crate::latency::LatencyOptions;
 use crate::library::generate::GeneratorParams;
+use crate::library::{Instance, InstanceFile};
 use crate::power::SystemParams;
 use crate::selection::exact::ExactOptions;
 use crate::selection::greedy::GreedyOptions;
@@ -59,6 +61,10 @@ pub enum Scheme {
     Unicast,
     /// Near-optimal Lagrangian selection (with a lower bound), optimal power control.
     MbaLagrangian,
+    /// Latency-constrained MBA with backups (`[latency]`): the best plan within the budget.
+    MbaLatency,
+    /// Latency-constrained unicast: own task blocks only, each device its own copies.
+    UnicastLatency,
 }
 
 impl Scheme {
@@ -76,7 +82,24 @@ impl Scheme {
             Scheme::MbaConstantPower => "mba_constant_power",
             Scheme::Unicast => "unicast",
             Scheme::MbaLagrangian => "mba_lagrangian",
+            Scheme::MbaLatency => "mba_latency",
+            Scheme::UnicastLatency => "unicast_latency",
         }
+    }
+
+    /// Whether the scheme has rows of `metric`: scores only under a latency budget, no gap
+    /// there (unicast keeps its empty gap row: it selects nothing).
+    pub fn records(self, metric: Metric) -> bool {
+        match metric {
+            Metric::Score | Metric::ScoreRatio => self.is_latency(),
+            Metric::Gap => !self.is_latency(),
+            _ => true,
+        }
+    }
+
+    /// The latency-constrained schemes, which plan per realization within `latency.budget_s`.
+    pub fn is_latency(self) -> bool {
+        matches!(self, Scheme::MbaLatency | Scheme::UnicastLatency)
     }
 }
 
@@ -93,15 +116,26 @@ pub enum Metric {
     /// Relative gap `(|Y| - lower bound) / |Y|` of the selection to its method's proven lower
     /// bound, one sample per trial; none for unicast, which selects nothing.
     Gap,
+    /// Latency-constrained schemes: assembled score, the mean over devices (also per device
+    /// group, the devices of one task).
+    Score,
+    /// Latency-constrained schemes: score over the own task model's score, the smallest over
+    /// devices (also per device group: their mean).
+    ScoreRatio,
 }
 
 impl Metric {
-    pub const ALL: [Metric; 4] = [
+    pub const ALL: [Metric; 6] = [
         Metric::LatencyS,
         Metric::LatencyPerDeviceS,
         Metric::Blocks,
         Metric::Gap,
+        Metric::Score,
+        Metric::ScoreRatio,
     ];
+
+    /// The metrics recorded per device group too.
+    pub const GROUPED: [Metric; 2] = [Metric::Score, Metric::ScoreRatio];
 
     /// This metric's place in [`Metric::ALL`] (and in a unit's accumulators per scheme).
     pub fn slot(self) -> usize {
@@ -117,6 +151,8 @@ impl Metric {
             Metric::LatencyPerDeviceS => "latency_per_device_s",
             Metric::Blocks => "blocks",
             Metric::Gap => "gap",
+            Metric::Score => "score",
+            Metric::ScoreRatio => "score_ratio",
         }
     }
 
@@ -126,6 +162,8 @@ impl Metric {
             Metric::LatencyPerDeviceS => "latency per device (s)",
             Metric::Blocks => "blocks sent",
             Metric::Gap => "gap to lower bound (fraction of blocks)",
+            Metric::Score => "assembled score",
+            Metric::ScoreRatio => "score ratio (assembled / own model)",
         }
     }
 }
@@ -140,6 +178,7 @@ pub enum SweepParameter {
     QosRatio,
     BandwidthHz,
     Models,
+    LatencyBudgetS,
 }
 
 impl SweepParameter {
@@ -151,6 +190,7 @@ impl SweepParameter {
             SweepParameter::QosRatio => "qos_ratio",
             SweepParameter::BandwidthHz => "bandwidth_hz",
             SweepParameter::Models => "models",
+            SweepParameter::LatencyBudgetS => "latency_budget_s",
         }
     }
 
@@ -162,6 +202,7 @@ impl SweepParameter {
             SweepParameter::QosRatio => "QoS ratio",
             SweepParameter::BandwidthHz => "bandwidth B (Hz)",
             SweepParameter::Models => "models M",
+            SweepParameter::LatencyBudgetS => "latency budget T (s)",
         }
     }
 
@@ -175,6 +216,7 @@ impl SweepParameter {
             SweepParameter::BandwidthHz => &["system.bandwidth_hz"],
             // More distinct devices than models is reported on `devices`.
             SweepParameter::Models => &["generator.models", "generator.devices"],
+            SweepParameter::LatencyBudgetS => &["latency.budget_s"],
         };
         fields.contains(&field)
     }
@@ -260,6 +302,13 @@ pub struct StudyFile {
     pub exact: ExactOptions,
     #[serde(default)]
     pub lagrangian: LagrangianOptions,
+    /// For `mba_latency` and `unicast_latency`.
+    #[serde(default)]
+    pub latency: LatencyOptions,
+    /// A fixed instance (library and devices, with backups) instead of `[generator]`: every
+    /// trial uses it, trials differ in their channel draws.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub instance: Option<InstanceFile>,
     pub sweep: Sweep,
 }
 
@@ -282,6 +331,7 @@ pub struct PointParams {
     pub value: f64,
     pub system: SystemParams,
     pub generator: GeneratorParams,
+    pub latency: LatencyOptions,
 }
 
 /// A loaded, checked study: the file, where it came from, and its identity hash.
@@ -292,6 +342,8 @@ pub struct Study {
     pub source: String,
     /// The study file's text as read.
     pub text: String,
+    /// `[instance]`, checked.
+    pub instance: Option<Instance>,
 }
 
 impl StudyFile {
@@ -300,6 +352,7 @@ impl StudyFile {
         let v = self.sweep.values[p];
         let mut system = self.system;
         let mut generator = self.generator;
+        let mut latency = self.latency;
         match self.sweep.parameter {
             SweepParameter::Devices => generator.devices = v as usize,
             SweepParameter::EnergyJ => system.energy_j = v,
@@ -307,11 +360,13 @@ impl StudyFile {
             SweepParameter::QosRatio => generator.qos_ratio = v,
             SweepParameter::BandwidthHz => system.bandwidth_hz = v,
             SweepParameter::Models => generator.models = v as usize,
+            SweepParameter::LatencyBudgetS => latency.budget_s = Some(v),
         }
         PointParams {
             value: v,
             system,
             generator,
+            latency,
         }
     }
 
@@ -345,6 +400,9 @@ impl StudyFile {
         }
         self.exact.validate("exact.")?;
         self.lagrangian.validate("lagrangian.")?;
+        self.latency.validate("latency.")?;
+        self.check_latency_mode()?;
+        self.check_instance()?;
         if self.sweep.values.is_empty() {
             return Err(FieldError::new(
                 "sweep.values",
@@ -352,6 +410,72 @@ impl StudyFile {
             ));
         }
         (0..self.points()).try_for_each(|p| self.check_point(p))
+    }
+
+    /// Whether any compared scheme is latency-constrained.
+    pub fn has_latency(&self) -> bool {
+        self.study.schemes.iter().any(|s| s.is_latency())
+    }
+
+    /// Latency schemes need a budget, and a budget sweep needs a latency scheme.
+    fn check_latency_mode(&self) -> Result<(), FieldError> {
+        let swept = self.sweep.parameter == SweepParameter::LatencyBudgetS;
+        if self.has_latency() && !swept && self.latency.budget_s.is_none() {
+            return Err(FieldError::new(
+                "study.schemes",
+                "a latency-constrained scheme needs a budget: set latency.budget_s or sweep \
+                 latency_budget_s",
+            ));
+        }
+        if swept && !self.has_latency() {
+            return Err(FieldError::new(
+                "sweep.parameter",
+                "latency_budget_s changes only mba_latency and unicast_latency: add one to \
+                 study.schemes",
+            ));
+        }
+        Ok(())
+    }
+
+    /// `[instance]` replaces the generator: nothing may set generator values or gains.
+    fn check_instance(&self) -> Result<(), FieldError> {
+        let Some(inst) = &self.instance else {
+            return Ok(());
+        };
+        let generated = "is a generator value; [instance] fixes the library and the devices";
+        if self.generator != GeneratorParams::default() {
+            return Err(FieldError::new(
+                "generator",
+                format!("{generated}: remove [generator]"),
+            ));
+        }
+        use SweepParameter as S;
+        let p = self.sweep.parameter;
+        if matches!(p, S::Devices | S::Blocks | S::Models | S::QosRatio) {
+            return Err(FieldError::new(
+                "sweep.parameter",
+                format!("{} {generated}", p.name()),
+            ));
+        }
+        if self.study.library_per_trial {
+            return Err(FieldError::new("study.library_per_trial", generated));
+        }
+        if let Some(k) = inst.devices.iter().position(|d| d.gain.is_some()) {
+            return Err(FieldError::new(
+                format!("instance.devices[{k}].gain"),
+                "not used by studies: gains are drawn per realization with system.path_loss",
+            ));
+        }
+        Ok(())
+    }
+
+    /// `[instance]` validated, its errors under `instance.`.
+    fn checked_instance(&self) -> Result<Option<Instance>, FieldError> {
+        self.instance
+            .clone()
+            .map(|f| f.validate())
+            .transpose()
+            .map_err(|e| FieldError::new(format!("instance.{}", e.field), e.reason))
     }
 
     /// Trials, realizations and the work they make, within the limits (also after flags).
@@ -424,7 +548,8 @@ impl StudyFile {
             None => pt
                 .system
                 .validate("system.")
-                .and_then(|_| pt.generator.validate("generator.")),
+                .and_then(|_| pt.generator.validate("generator."))
+                .and_then(|_| pt.latency.validate("latency.")),
         };
         let Err(e) = checked else { return Ok(()) };
         if !(param.sets(&e.field) || sized) {
@@ -449,10 +574,12 @@ impl Study {
         let path = Path::new(source);
         let file: StudyFile = parse_toml(path, text)?;
         file.validate().map_err(|e| e.in_file(path))?;
+        let instance = file.checked_instance().map_err(|e| e.in_file(path))?;
         Ok(Study {
             file,
             source: source.into(),
             text: text.into(),
+            instance,
         })
     }
 

@@ -75,6 +75,7 @@ pub fn instance(
                 task,
                 qos,
                 gain: None,
+                backup: None,
             })
             .collect(),
     }
