@@ -8,8 +8,8 @@ use crate::channel::rayleigh_gains;
 use crate::error::{MbaError, Result};
 use crate::library::Instance;
 use crate::power::{
-    GainGroups, Link, Outage, PowerPlan, SystemParams, constant_power, optimal_power, per_block,
-    unicast,
+    GainGroups, Link, Outage, PowerPlan, SystemParams, constant_power, multicast, optimal_power,
+    per_block, unicast,
 };
 use crate::selection::exact::{ExactOptions, ExactResult, StoppedBy, WorkDone};
 use crate::selection::greedy::{GreedyOptions, greedy};
@@ -131,6 +131,8 @@ pub struct Schemes {
     pub mba: SchemeReport,
     pub mba_constant_power: SchemeReport,
     pub unicast: SchemeReport,
+    /// Plain multicast: each requested task's model once to all its devices.
+    pub multicast: SchemeReport,
 }
 
 /// A whole solution (what `mba solve --json` prints).
@@ -298,7 +300,8 @@ fn with_bound(r: ExactResult, lb: usize) -> ExactResult {
     }
 }
 
-/// PS, then optimal PC, constant-power MBA and unicast, for the given device gains.
+/// PS, then optimal PC, constant-power MBA, unicast and plain multicast, for the given device
+/// gains.
 pub fn solve_with_gains(
     inst: &Instance,
     system: &SystemParams,
@@ -337,6 +340,7 @@ pub fn solve_with_gains(
     );
     let constant = constant_power(&link, &groups, system.constant_power_w);
     let uni = unicast(&link, &gains, inst.library.blocks());
+    let multi = multicast(&link, &gains, &inst.tasks(), inst.library.blocks());
     SolveReport {
         ps,
         gains,
@@ -344,6 +348,7 @@ pub fn solve_with_gains(
             mba,
             mba_constant_power: SchemeReport::from_plan(&constant),
             unicast: SchemeReport::from_plan(&uni),
+            multicast: SchemeReport::from_plan(&multi),
         },
     }
 }

@@ -79,11 +79,43 @@ fn good_instance_solves_with_table_and_json() {
         v["gains"][0], 1.3e-3,
         "an instance gain overrides the drawn one"
     );
-    for s in ["mba", "mba_constant_power", "unicast"] {
+    for s in ["mba", "mba_constant_power", "unicast", "multicast"] {
         let e = v["schemes"][s]["energy_j"].as_f64().unwrap();
         assert!((e - 250.0).abs() < 1e-6, "{s} uses the whole budget: {e}");
         assert_eq!(v["schemes"][s]["outage"], false);
     }
+    // Distinct tasks: plain multicast is unicast.
+    assert_eq!(v["schemes"]["multicast"], v["schemes"]["unicast"]);
+}
+
+/// Two devices of task 0 and one of task 1 (gains given): plain multicast sends task 0's model
+/// once at the weaker gain, so it equals `power::multicast` and beats unicast; the text output
+/// has its line.
+#[test]
+fn solve_reports_plain_multicast() {
+    let text = GOOD.replace(
+        r#"{"task": 1, "qos_ratio": 0.9}"#,
+        r#"{"task": 1, "qos_ratio": 0.9, "gain": 2e-3},
+    {"task": 0, "qos": 0.85, "gain": 4e-4}"#,
+    );
+    let (code, err, out) = solve_text("multicast", &text, None);
+    assert_eq!(code, Some(0), "{err}");
+    assert!(out.lines().any(|l| l.starts_with("multicast ")), "{out}");
+    let dir = scratch("multicast-json");
+    let inst = dir.join("i.json");
+    std::fs::write(&inst, &text).unwrap();
+    let out = mba(&["solve", inst.to_str().unwrap(), "--json"]);
+    assert!(out.status.success());
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let link = ::mba::power::Link::from(&::mba::power::SystemParams::default());
+    let gains = [1.3e-3, 2e-3, 4e-4];
+    let want = ::mba::power::multicast(&link, &gains, &[0, 1, 0], 2);
+    let m = &v["schemes"]["multicast"];
+    assert_eq!(m["latency_s"].as_f64(), Some(want.latency_s));
+    assert_eq!(m["outage"], false);
+    assert!(m.get("blocks").is_none(), "same shape as unicast: {m}");
+    let uni = v["schemes"]["unicast"]["latency_s"].as_f64().unwrap();
+    assert!(want.latency_s < 0.8 * uni, "{} vs {uni}", want.latency_s);
 }
 
 #[test]
@@ -346,8 +378,10 @@ fn outage_is_reported_not_nan() {
         "--json",
     ]);
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
-    assert_eq!(v["schemes"]["mba"]["outage"], true);
-    assert!(v["schemes"]["mba"]["latency_s"].is_null());
+    for s in ["mba", "unicast", "multicast"] {
+        assert_eq!(v["schemes"][s]["outage"], true, "{s}");
+        assert!(v["schemes"][s]["latency_s"].is_null(), "{s}");
+    }
     assert_eq!(
         v["schemes"]["mba"]["outage_reason"]["reason"],
         "budget_below_minimum"

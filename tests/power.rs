@@ -1,10 +1,15 @@
 //! Power control (docs/algorithms/power-control.md): optimal PC against its KKT conditions and random feasible allocations,
-//! constant power, unicast and outages.
+//! constant power, unicast, plain multicast and outages.
 
 mod common;
 use common::paper_link;
+use mba::backend::cpu::{PipelineScratch, TrialPlan, reference_outcome};
+use mba::backend::{PowerJob, PowerSettings};
+use mba::library::generate::{GeneratorParams, Popularity, draw_tasks};
 use mba::power::lambert::{h, w_of_q};
-use mba::power::{GainGroups, Link, Outage, constant_power, optimal_power, unicast};
+use mba::power::{
+    GainGroups, Link, Outage, constant_power, multicast, multicast_groups, optimal_power, unicast,
+};
 use rand::{RngExt, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
@@ -254,6 +259,171 @@ fn unicast_is_optimal_power_on_k_times_n_blocks() {
         .collect();
     let c = optimal_power(&link, &GainGroups::from_gains(&jitter));
     assert!((a.latency_s - c.latency_s).abs() <= 1e-9 * c.latency_s);
+}
+
+/// Tasks of `k` devices over `m` models: a permutation's first `k` (distinct), or uniform or
+/// Zipf draws with repeats, through the generator's own task draw.
+fn random_tasks(rng: &mut ChaCha8Rng, popularity: Popularity, m: usize, k: usize) -> Vec<usize> {
+    let p = GeneratorParams {
+        models: m,
+        devices: k,
+        popularity,
+        zipf_exponent: 1.2,
+        ..Default::default()
+    };
+    draw_tasks(&p, rng)
+}
+
+#[test]
+fn multicast_groups_are_the_devices_of_each_task_in_task_order() {
+    assert_eq!(
+        multicast_groups(&[3, 0, 3, 1, 0]),
+        vec![vec![1, 4], vec![3], vec![0, 2]]
+    );
+    assert_eq!(
+        multicast_groups(&[2, 0, 1]),
+        vec![vec![1], vec![2], vec![0]]
+    );
+}
+
+/// Hand-computed: B = Q = N0 = 1, two devices of one task at gains 1 and 3, N = 2, E = 2 J.
+/// One group of 2 blocks at the weaker gain 1; equal blocks take equal shares, so each gets 1 J
+/// and time T with T (2^(1/T) - 1) = 1, i.e. T = 1 s at 1 W: 2 s in all. Unicast also sends
+/// the stronger device's 2 blocks from the same budget, so it is slower.
+#[test]
+fn multicast_of_two_devices_of_one_task_is_one_block_group_at_the_weaker_gain() {
+    let link = Link {
+        bandwidth_hz: 1.0,
+        noise_w: 1.0,
+        block_bits: 1.0,
+        energy_j: 2.0,
+    };
+    let plan = multicast(&link, &[3.0, 1.0], &[0, 0], 2);
+    assert!(plan.outage.is_none());
+    assert!((plan.latency_s - 2.0).abs() <= 1e-12, "{}", plan.latency_s);
+    assert!((plan.energy_j - 2.0).abs() <= 1e-12, "{}", plan.energy_j);
+    assert_eq!(plan.group_power_w.len(), 1);
+    assert!((plan.group_power_w[0] - 1.0).abs() <= 1e-12);
+    assert!((plan.group_time_s[0] - 1.0).abs() <= 1e-12);
+    let uni = unicast(&link, &[3.0, 1.0], 2).latency_s;
+    assert!(uni > 2.0 + 0.1, "unicast {uni}");
+    // A third device with its own task adds its own group of 2 blocks at its own gain.
+    let three = multicast(&link, &[3.0, 1.0, 0.5], &[0, 0, 1], 2);
+    let by_hand = optimal_power(
+        &link,
+        &GainGroups {
+            gain: vec![0.5, 1.0],
+            count: vec![2, 2],
+        },
+    );
+    assert_eq!(three.latency_s.to_bits(), by_hand.latency_s.to_bits());
+}
+
+#[test]
+fn multicast_equals_unicast_when_every_task_is_distinct() {
+    let mut rng = ChaCha8Rng::seed_from_u64(21);
+    for case in 0..200 {
+        let k = 1 + case % 30;
+        let tasks = random_tasks(&mut rng, Popularity::Distinct, 40, k);
+        let gains = random_gains(&mut rng, k, 1e-6, 1e-1);
+        let n = 1 + (u(&mut rng) * 30.0) as usize;
+        let uni = GainGroups::from_gains_repeated(&gains, n as u32);
+        let link = link_with_ratio(&uni, 1.0 + 10.0 * u(&mut rng));
+        let (m, un) = (
+            multicast(&link, &gains, &tasks, n),
+            unicast(&link, &gains, n),
+        );
+        assert_eq!(m.latency_s.to_bits(), un.latency_s.to_bits(), "case {case}");
+        assert_eq!(m.energy_j.to_bits(), un.energy_j.to_bits(), "case {case}");
+    }
+}
+
+/// Multicast sends a subset of unicast's blocks (each task's weakest device's), so from the
+/// same budget it is never slower and never in outage when unicast is served.
+#[test]
+fn multicast_is_never_slower_than_unicast() {
+    let mut rng = ChaCha8Rng::seed_from_u64(22);
+    let (mut faster, mut rescued, mut both_out) = (0, 0, 0);
+    for case in 0..600 {
+        let popularity = [Popularity::Uniform, Popularity::Zipf][case % 2];
+        let k = 1 + (u(&mut rng) * 40.0) as usize;
+        let tasks = random_tasks(&mut rng, popularity, 12, k);
+        let mut gains = random_gains(&mut rng, k, 1e-7, 1e-1);
+        if case % 50 == 7 {
+            gains[0] = 0.0;
+        }
+        let n = 1 + (u(&mut rng) * 24.0) as usize;
+        // Budgets from below multicast's E_min to far above unicast's.
+        let uni_groups = GainGroups::from_gains_repeated(&gains, n as u32);
+        let link = link_with_ratio(&uni_groups, 10f64.powf(-1.0 + 3.0 * u(&mut rng)));
+        let m = multicast(&link, &gains, &tasks, n);
+        let un = unicast(&link, &gains, n);
+        match (m.outage, un.outage) {
+            (None, None) => {
+                assert!(
+                    m.latency_s <= un.latency_s * (1.0 + 1e-12),
+                    "case {case}: multicast {} unicast {}",
+                    m.latency_s,
+                    un.latency_s
+                );
+                faster += usize::from(m.latency_s < un.latency_s);
+            }
+            (None, Some(_)) => rescued += 1,
+            (Some(a), Some(b)) => {
+                assert_eq!(
+                    matches!(a, Outage::ZeroGain),
+                    matches!(b, Outage::ZeroGain),
+                    "case {case}"
+                );
+                assert!(m.latency_s.is_infinite() && un.latency_s.is_infinite());
+                both_out += 1;
+            }
+            (Some(o), None) => panic!("case {case}: multicast in outage {o:?}, unicast served"),
+        }
+    }
+    // Every branch was exercised, and repeated tasks really made multicast faster.
+    assert!(
+        faster > 200 && rescued > 10 && both_out > 20,
+        "{faster} {rescued} {both_out}"
+    );
+}
+
+/// The study's multicast job (`PowerJob::multicast`) gives `power::multicast` as its `mba`
+/// outcome, on the scalar reference and on the CPU backend's fast pipeline.
+#[test]
+fn the_multicast_job_evaluates_to_power_multicast() {
+    let mut rng = ChaCha8Rng::seed_from_u64(23);
+    let mut scratch = PipelineScratch::default();
+    for case in 0..300 {
+        let popularity = [Popularity::Distinct, Popularity::Uniform, Popularity::Zipf][case % 3];
+        let k = 1 + (u(&mut rng) * 20.0) as usize;
+        let tasks = random_tasks(&mut rng, popularity, 25, k);
+        let gains = random_gains(&mut rng, k, 1e-7, 1e-1);
+        let n = 1 + (u(&mut rng) * 24.0) as usize;
+        let job = PowerJob::multicast(&tasks, n);
+        assert_eq!(job.num_blocks(), n * multicast_groups(&tasks).len());
+        let link = link_with_ratio(
+            &GainGroups::from_gains_repeated(&gains, n as u32),
+            0.3 + 3.0 * u(&mut rng),
+        );
+        let s = PowerSettings {
+            link,
+            path_loss: 1e-3,
+            constant_power_w: None,
+        };
+        let want = multicast(&link, &gains, &tasks, n).latency_s;
+        let reference = reference_outcome(&s, &job, &gains);
+        let fast = TrialPlan::new(&job).evaluate(&s, &gains, &mut scratch);
+        for (what, got) in [("reference", reference.mba), ("fast", fast.mba)] {
+            if want.is_infinite() {
+                assert_eq!(got, want, "case {case} {what}");
+            } else {
+                let rel = (got - want).abs() / want;
+                assert!(rel <= 1e-12, "case {case} {what}: {got} vs {want}");
+            }
+        }
+        assert_eq!(reference.unicast, unicast(&link, &gains, n).latency_s);
+    }
 }
 
 #[test]

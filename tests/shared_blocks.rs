@@ -86,10 +86,32 @@ fn one_shared_model_needs_exactly_n_blocks_at_the_weakest_rate() {
             &inst,
             &system,
             select(&inst, PsMethod::Greedy, &SelectOptions::default()).unwrap(),
-            gains,
+            gains.clone(),
         );
         let got = report.schemes.mba.latency_s.unwrap();
         assert!((got - expect.latency_s).abs() <= 1e-12 * got);
+        // Plain multicast knows no cross-task sharing: every requested task's model goes out
+        // in full, at its own devices' weakest gain (devices d and d + m share task d).
+        let tasks = k.min(m);
+        let weakest: Vec<f64> = (0..tasks)
+            .map(|t| {
+                (t..k)
+                    .step_by(m)
+                    .map(|d| gains[d])
+                    .fold(f64::INFINITY, f64::min)
+            })
+            .collect();
+        let by_hand = optimal_power(&link, &GainGroups::from_gains_repeated(&weakest, n as u32));
+        let multi = report.schemes.multicast.latency_s.unwrap();
+        assert!(
+            (multi - by_hand.latency_s).abs() <= 1e-12 * multi,
+            "K = {k}"
+        );
+        assert_eq!(
+            multi > got,
+            tasks > 1,
+            "K = {k}: multicast {multi}, mba {got}"
+        );
     }
 }
 

@@ -237,6 +237,106 @@ fn a_study_runs_on_any_backend_with_the_same_numbers() {
     assert_eq!(bits(&a), bits(&b));
 }
 
+/// Zipf-popular tasks (repeats) on one library per point, plain multicast beside unicast and MBA.
+const MULTICAST: &str = r#"
+[study]
+name = "multicast"
+seed = 4
+trials = 4
+realizations = 7
+schemes = ["unicast", "multicast", "mba_greedy"]
+
+[generator]
+models = 6
+blocks = 5
+clusters = 2
+popularity = "zipf"
+
+[sweep]
+parameter = "devices"
+values = [3, 6]
+"#;
+
+fn multicast_study(popularity: &str) -> Study {
+    let text = MULTICAST.replace("\"zipf\"", &format!("\"{popularity}\""));
+    Study::from_text("multicast.toml", &text).expect("valid study")
+}
+
+/// The `multicast` scheme: the same numbers for 1 and 2 threads and 3 shards; `N` blocks per
+/// distinct requested task (by hand from the trials' task draws) and no gap sample; never slower
+/// than unicast on the same draws, and equal to it bit for bit when every task is distinct.
+#[test]
+fn a_multicast_study_is_reproducible_and_never_slower_than_unicast() {
+    use mba::library::generate::draw_tasks;
+    let study = multicast_study("zipf");
+    let one = with_threads(1, || rows_of(&study, &CpuBackend, 1)).unwrap();
+    let two = with_threads(2, || rows_of(&study, &CpuBackend, 1)).unwrap();
+    let sharded = with_threads(2, || rows_of(&study, &CpuBackend, 3)).unwrap();
+    assert_eq!(bits(&one), bits(&two));
+    assert_eq!(bits(&one), bits(&sharded));
+    let cell = |rows: &[Row], scheme: &str, metric: &str, p: usize| {
+        rows.iter()
+            .find(|r| r.scheme == scheme && r.metric == metric && r.point == p)
+            .unwrap()
+            .clone()
+    };
+    let f = &study.file;
+    let mut repeated = 0;
+    for p in 0..f.points() {
+        let pt = f.point(p);
+        let distinct: Vec<usize> = (0..f.study.trials)
+            .map(|t| {
+                let mut rng = stream_rng(4, p as u64, t, Purpose::Tasks, 0);
+                let mut tasks = draw_tasks(&pt.generator, &mut rng);
+                tasks.sort();
+                tasks.dedup();
+                tasks.len()
+            })
+            .collect();
+        repeated += distinct
+            .iter()
+            .filter(|&&d| d < pt.generator.devices)
+            .count();
+        let want = 5.0 * distinct.iter().sum::<usize>() as f64 / f.study.trials as f64;
+        let blocks = cell(&one, "multicast", "blocks", p);
+        assert_eq!(blocks.count, f.study.trials);
+        assert!(
+            (blocks.mean.unwrap() - want).abs() <= 1e-12 * want,
+            "point {p}"
+        );
+        let gap = cell(&one, "multicast", "gap", p);
+        assert_eq!((gap.count, gap.mean), (0, None));
+        for metric in ["latency_s", "latency_per_device_s"] {
+            let (m, u) = (
+                cell(&one, "multicast", metric, p),
+                cell(&one, "unicast", metric, p),
+            );
+            assert_eq!((m.count, m.outages), (4 * 7, 0));
+            assert!(m.mean.unwrap() <= u.mean.unwrap(), "{metric} point {p}");
+        }
+    }
+    assert!(
+        repeated >= 4,
+        "Zipf draws repeat tasks in most trials: {repeated}"
+    );
+    let m6 = cell(&one, "multicast", "latency_s", 1).mean.unwrap();
+    let u6 = cell(&one, "unicast", "latency_s", 1).mean.unwrap();
+    assert!(
+        m6 < 0.9 * u6,
+        "K = 6 with repeats: multicast {m6} vs unicast {u6}"
+    );
+    // Distinct tasks: multicast is unicast, every number.
+    let distinct = rows_of(&multicast_study("distinct"), &CpuBackend, 1);
+    let of = |scheme: &str| -> Vec<Row> {
+        distinct
+            .iter()
+            .filter(|r| r.scheme == scheme)
+            .cloned()
+            .collect()
+    };
+    assert_eq!(bits(&of("multicast")), bits(&of("unicast")));
+}
+
 #[test]
 fn sharded_cli_runs_merge_to_the_unsharded_files() {
     let dir = scratch("study-shards");
@@ -464,7 +564,7 @@ fn outages_are_counted_and_never_averaged() {
     ]);
     assert_eq!(out.status.code(), Some(0), "{out:?}");
     let csv = std::fs::read_to_string(dir.join("o/results.csv")).unwrap();
-    assert!(csv.contains("0,energy_j,0.000000000001,mba_greedy,latency_s,,,45,45\n"));
+    assert!(csv.contains("0,energy_j,0.000000000001,mba_greedy,latency_s,,,45,45,\n"));
     assert!(!csv.contains("NaN") && !csv.contains("inf"));
     let json: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(dir.join("o/results.json")).unwrap())
@@ -562,9 +662,13 @@ fn cpu_and_gpu_backends_give_the_same_study_within_tolerance() {
     let gpu = mba::gpu::GpuBackend::new(true).unwrap_or_else(|e| {
         panic!("no usable wgpu adapter ({e}); install mesa-vulkan-drivers or set MBA_SKIP_GPU=1")
     });
-    let study = small();
-    let cpu_rows = rows_of(&study, &CpuBackend, 1);
-    let gpu_rows = rows_of(&study, &gpu, 1);
+    assert_backends_agree(&small(), &gpu);
+    assert_backends_agree(&multicast_study("zipf"), &gpu);
+}
+
+fn assert_backends_agree(study: &Study, gpu: &dyn Backend) {
+    let cpu_rows = rows_of(study, &CpuBackend, 1);
+    let gpu_rows = rows_of(study, gpu, 1);
     assert_eq!(cpu_rows.len(), gpu_rows.len());
     for (c, g) in cpu_rows.iter().zip(&gpu_rows) {
         assert_eq!(
@@ -579,7 +683,7 @@ fn cpu_and_gpu_backends_give_the_same_study_within_tolerance() {
             c.metric
         );
         if c.count == 0 {
-            continue; // unicast's gap: no sample on either backend
+            continue; // unicast's and multicast's gap: no sample on either backend
         }
         let (cm, gm) = (c.mean.unwrap(), g.mean.unwrap());
         let rel = (cm - gm).abs() / cm.abs().max(1e-300);

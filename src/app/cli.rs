@@ -456,6 +456,7 @@ fn print_table(inst: &Instance, r: &SolveReport) {
         ("mba", &s.mba),
         ("mba_constant_power", &s.mba_constant_power),
         ("unicast", &s.unicast),
+        ("multicast", &s.multicast),
     ] {
         println!(
             "{:<22} {:>14} {:>10.3} J",

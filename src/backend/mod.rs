@@ -10,7 +10,7 @@ use std::sync::Arc;
 
 use crate::error::Result;
 use crate::library::{Device, Library};
-use crate::power::Link;
+use crate::power::{self, Link};
 use crate::selection::Selection;
 use crate::selection::greedy::GreedyOptions;
 
@@ -36,16 +36,37 @@ pub struct PowerJob {
 impl PowerJob {
     /// The job of a checked selection.
     pub fn from_selection(sel: &Selection, blocks_per_model: usize) -> Self {
+        let requesters = sel.requesters();
+        let sets = requesters.iter().map(Vec::as_slice);
+        PowerJob::from_requesters(sets, sel.assignment.len(), blocks_per_model)
+    }
+
+    /// Plain multicast's job (`power::multicast`): each distinct task's `N` blocks requested by
+    /// all its devices, so its `mba` outcome is plain multicast's latency.
+    pub fn multicast(tasks: &[usize], blocks_per_model: usize) -> Self {
+        let groups = power::multicast_groups(tasks);
+        let sets = groups
+            .iter()
+            .flat_map(|g| std::iter::repeat_n(g.as_slice(), blocks_per_model));
+        PowerJob::from_requesters(sets, tasks.len(), blocks_per_model)
+    }
+
+    /// A job of `devices` devices whose sent blocks have the requesters `sets`, in order.
+    fn from_requesters<'a>(
+        sets: impl Iterator<Item = &'a [usize]>,
+        devices: usize,
+        blocks_per_model: usize,
+    ) -> Self {
         let mut req_offsets = vec![0u32];
         let mut req_devices = Vec::new();
-        for r in sel.requesters() {
+        for r in sets {
             req_devices.extend(r.iter().map(|&k| k as u32));
             req_offsets.push(req_devices.len() as u32);
         }
         PowerJob {
             req_offsets,
             req_devices,
-            devices: sel.assignment.len() as u32,
+            devices: devices as u32,
             blocks_per_model: blocks_per_model as u32,
             seed: 0,
             point: 0,

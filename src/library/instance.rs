@@ -194,6 +194,11 @@ impl Instance {
         self.devices.len()
     }
 
+    /// Every device's task `t_k`, in device order.
+    pub fn tasks(&self) -> Vec<usize> {
+        self.devices.iter().map(|d| d.task).collect()
+    }
+
     /// Every device's QoS must be reachable with the whole library (docs/algorithms/).
     pub fn check_reachable(&self) -> Result<(), FieldError> {
         for (k, d) in self.devices.iter().enumerate() {

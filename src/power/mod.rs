@@ -1,5 +1,5 @@
 //! Power control (docs/algorithms/power-control.md): optimal MBA power by the Lambert-W closed form (eqs. 11-12),
-//! constant-power MBA, and channel-adaptive unicast. Blocks with equal gains are grouped so one
+//! constant-power MBA, channel-adaptive unicast and plain multicast. Blocks with equal gains are grouped so one
 //! `beta` solve costs `O(distinct gains)` per iteration.
 
 pub mod fast;
@@ -210,6 +210,39 @@ pub fn unicast(link: &Link, device_gains: &[f64], blocks_per_model: usize) -> Po
     optimal_power(
         link,
         &GainGroups::from_gains_repeated(device_gains, blocks_per_model as u32),
+    )
+}
+
+/// Plain multicast's receivers: the devices of each distinct requested task (`tasks[k]` is
+/// device `k`'s), in task order, each in device order. Each list receives its task's model once.
+/// Tasks only: plain multicast knows no cross-task sharing, not even of physical blocks.
+pub fn multicast_groups(tasks: &[usize]) -> Vec<Vec<usize>> {
+    let mut by_task: std::collections::BTreeMap<usize, Vec<usize>> = Default::default();
+    for (k, &t) in tasks.iter().enumerate() {
+        by_task.entry(t).or_default().push(k);
+    }
+    by_task.into_values().collect()
+}
+
+/// Plain multicast: each distinct requested task's `N` blocks, sent once at the weakest gain of
+/// its devices (eq. 10), optimal PC. Equals [`unicast`] when every device has its own task.
+pub fn multicast(
+    link: &Link,
+    device_gains: &[f64],
+    tasks: &[usize],
+    blocks_per_model: usize,
+) -> PowerPlan {
+    let weakest: Vec<f64> = multicast_groups(tasks)
+        .iter()
+        .map(|g| {
+            g.iter()
+                .map(|&k| device_gains[k])
+                .fold(f64::INFINITY, f64::min)
+        })
+        .collect();
+    optimal_power(
+        link,
+        &GainGroups::from_gains_repeated(&weakest, blocks_per_model as u32),
     )
 }
 

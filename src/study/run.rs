@@ -133,6 +133,8 @@ struct Selected {
     bnb: Option<Vec<BnbPick>>,
     /// Lagrangian selections with their bounds, when `mba_lagrangian` is compared.
     lagrangian: Option<Vec<LagrangianResult>>,
+    /// Plain multicast's jobs (not yet keyed to a trial's stream), when `multicast` is compared.
+    multicast: Option<Vec<PowerJob>>,
 }
 
 /// One batch of trials at one point of a study: selected together, then run through power
@@ -168,11 +170,19 @@ impl Batch<'_> {
             Some(lag) if with_bnb => Some(self.bnb(&instances, &greedy, lag)?),
             _ => None,
         };
+        let n = self.pt.generator.blocks;
+        let multicast = schemes.contains(&Scheme::Multicast).then(|| {
+            instances
+                .iter()
+                .map(|i| PowerJob::multicast(&i.tasks(), n))
+                .collect()
+        });
         Ok(Selected {
             instances,
             greedy,
             bnb,
             lagrangian: lag.filter(|_| with_lag),
+            multicast,
         })
     }
 
@@ -350,6 +360,7 @@ impl Batch<'_> {
                         .as_ref()
                         .map(|v| (v[i].selection.num_blocks(), v[i].lower_bound)),
                     unicast: sel.instances[i].num_devices() * n,
+                    multicast: sel.multicast.as_ref().map(|v| v[i].num_blocks()),
                 };
                 push_blocks(&mut accs, schemes, &blocks);
                 UnitStats {
@@ -395,6 +406,9 @@ impl Batch<'_> {
                 if let Some(l) = &sel.lagrangian {
                     jobs.push(job(&l[i].selection, n, f.study.seed, p, t, first, r));
                 }
+                if let Some(m) = &sel.multicast {
+                    jobs.push(keyed(m[i].clone(), f.study.seed, p, t, first, r));
+                }
             }
             let outcomes = backend.power_batch(&settings, &jobs)?;
             if outcomes.len() as u64 != jobs.len() as u64 * r {
@@ -409,7 +423,8 @@ impl Batch<'_> {
             }
             let stride = (jobs.len() / trials.len()) * r as usize;
             for (i, unit) in units.iter_mut().enumerate() {
-                // Per trial: greedy, then bnb and lagrangian when compared, `r` outcomes each.
+                // Per trial: greedy, then bnb, lagrangian and multicast when compared, `r`
+                // outcomes each.
                 let mut parts = outcomes[i * stride..(i + 1) * stride].chunks(r as usize);
                 let greedy = parts.next().unwrap_or_default();
                 let mut next_if = |on: bool| {
@@ -423,6 +438,7 @@ impl Batch<'_> {
                     greedy,
                     bnb: next_if(sel.bnb.is_some()),
                     lagrangian: next_if(sel.lagrangian.is_some()),
+                    multicast: next_if(sel.multicast.is_some()),
                 };
                 let k = sel.instances[i].num_devices();
                 push_latencies(&mut unit.accs, &f.study.schemes, k, &by);
@@ -434,22 +450,29 @@ impl Batch<'_> {
 }
 
 fn job(sel: &Selection, n: usize, seed: u64, p: usize, t: u64, first: u64, len: u64) -> PowerJob {
+    keyed(PowerJob::from_selection(sel, n), seed, p, t, first, len)
+}
+
+/// `base` for realizations `first..first + len` of trial `t` at point `p`.
+fn keyed(base: PowerJob, seed: u64, p: usize, t: u64, first: u64, len: u64) -> PowerJob {
     PowerJob {
         seed,
         point: p as u64,
         trial: t,
         first_realization: first,
         realizations: len,
-        ..PowerJob::from_selection(sel, n)
+        ..base
     }
 }
 
-/// A trial's `(|Y|, proven lower bound)` per selection, and unicast's `K N` blocks.
+/// A trial's `(|Y|, proven lower bound)` per selection, unicast's `K N` blocks and multicast's
+/// `N` per distinct task.
 struct TrialBlocks {
     greedy: (usize, usize),
     bnb: Option<(usize, usize)>,
     lagrangian: Option<(usize, usize)>,
     unicast: usize,
+    multicast: Option<usize>,
 }
 
 /// A trial's outcomes of consecutive realizations under each selection.
@@ -457,10 +480,12 @@ struct TrialOutcomes<'a> {
     greedy: &'a [Outcome],
     bnb: &'a [Outcome],
     lagrangian: &'a [Outcome],
+    /// Multicast's job: its `mba` outcome is plain multicast's latency.
+    multicast: &'a [Outcome],
 }
 
-/// A trial's blocks sent and gap to the proven bound, one sample each per scheme. Unicast
-/// selects nothing, so it has no gap sample.
+/// A trial's blocks sent and gap to the proven bound, one sample each per scheme. Unicast and
+/// multicast select nothing, so they have no gap sample.
 fn push_blocks(accs: &mut [Acc], schemes: &[Scheme], blocks: &TrialBlocks) {
     let with_bound = |(y, lb): (usize, usize)| (y, Some(lb));
     for (s, scheme) in schemes.iter().enumerate() {
@@ -471,6 +496,7 @@ fn push_blocks(accs: &mut [Acc], schemes: &[Scheme], blocks: &TrialBlocks) {
             Scheme::Unicast => Some((blocks.unicast, None)),
             // Their blocks depend on the realization: counted with each plan.
             Scheme::MbaLatency | Scheme::UnicastLatency => None,
+            Scheme::Multicast => blocks.multicast.map(|y| (y, None)),
         };
         let Some((y, bound)) = picked else { continue };
         let cell = &mut accs[s * METRICS..(s + 1) * METRICS];
@@ -492,6 +518,7 @@ fn push_latencies(accs: &mut [Acc], schemes: &[Scheme], devices: usize, by: &Tri
             Scheme::MbaConstantPower => (by.greedy, |o| o.constant),
             Scheme::Unicast => (by.greedy, |o| o.unicast),
             Scheme::MbaLatency | Scheme::UnicastLatency => continue,
+            Scheme::Multicast => (by.multicast, |o| o.mba),
         };
         let cell = &mut accs[s * METRICS..(s + 1) * METRICS];
         for l in outcomes.iter().map(pick) {
