@@ -216,7 +216,7 @@ fn exact_equals_brute_force_on_small_instances() {
                 objective: obj,
                 ..opts
             };
-            let got = plan(&inst, &gains, &l, t, d, &o);
+            let got = plan(&inst, &gains, &l, t, d, &o).unwrap();
             assert_eq!(got.method, Method::Exact);
             check_plan(&inst, &gains, &l, t, &got);
             assert!(
@@ -237,7 +237,7 @@ fn budget_zero_gives_the_backups_and_a_full_budget_the_own_models() {
         let l = link(250.0);
         let lib = &inst.library;
         for d in [Delivery::Mba, Delivery::Unicast] {
-            let zero = plan(&inst, &gains, &l, 0.0, d, &LatencyOptions::default());
+            let zero = plan(&inst, &gains, &l, 0.0, d, &LatencyOptions::default()).unwrap();
             assert!(zero.sent.is_empty() && zero.latency_s == 0.0);
             for (k, dev) in inst.devices.iter().enumerate() {
                 let backup = dev.backup.map_or(0.0, |b| {
@@ -249,7 +249,7 @@ fn budget_zero_gives_the_backups_and_a_full_budget_the_own_models() {
                 );
             }
             let t = full_download(&inst, &gains, &l);
-            let full = plan(&inst, &gains, &l, t, d, &LatencyOptions::default());
+            let full = plan(&inst, &gains, &l, t, d, &LatencyOptions::default()).unwrap();
             // Generated libraries put each task's own block first at every position.
             for (k, r) in full.ratios.iter().enumerate() {
                 assert!(*r >= 1.0 - 1e-12, "seed {seed} {d:?} device {k}: ratio {r}");
@@ -275,13 +275,13 @@ fn mba_is_never_below_unicast_and_the_heuristic_never_above_exact() {
                 exact_work: 0.0,
                 ..exact
             };
-            let mba = plan(&inst, &gains, &l, t, Delivery::Mba, &exact);
-            let uni = plan(&inst, &gains, &l, t, Delivery::Unicast, &exact);
+            let mba = plan(&inst, &gains, &l, t, Delivery::Mba, &exact).unwrap();
+            let uni = plan(&inst, &gains, &l, t, Delivery::Unicast, &exact).unwrap();
             assert!(
                 mba.objective >= uni.objective - 1e-12,
                 "seed {seed} {obj:?}"
             );
-            let h = plan(&inst, &gains, &l, t, Delivery::Mba, &heur);
+            let h = plan(&inst, &gains, &l, t, Delivery::Mba, &heur).unwrap();
             assert_eq!(h.method, Method::Greedy);
             assert!(!h.optimal);
             check_plan(&inst, &gains, &l, t, &h);
@@ -306,7 +306,8 @@ fn an_energy_budget_below_the_minimum_sends_nothing() {
         1e3,
         Delivery::Mba,
         &LatencyOptions::default(),
-    );
+    )
+    .unwrap();
     assert!(p.sent.is_empty());
 }
 
@@ -332,7 +333,8 @@ fn the_heuristic_scales_to_paper_size() {
         t,
         Delivery::Mba,
         &LatencyOptions::default(),
-    );
+    )
+    .unwrap();
     let uni = plan(
         &inst,
         &gains,
@@ -340,7 +342,8 @@ fn the_heuristic_scales_to_paper_size() {
         t,
         Delivery::Unicast,
         &LatencyOptions::default(),
-    );
+    )
+    .unwrap();
     assert_eq!(mba.method, Method::Greedy);
     check_plan(&inst, &gains, &l, t, &mba);
     check_plan(&inst, &gains, &l, t, &uni);
@@ -428,7 +431,7 @@ fn study_scores_are_the_plans_of_the_drawn_channels() {
         let mut smallest = 0.0;
         let mut n = 0.0;
         for t in 0..f.study.trials {
-            let mut planner = Planner::new(&inst, delivery, &f.latency);
+            let mut planner = Planner::new(&inst, delivery, &f.latency).unwrap();
             for r in 0..f.study.realizations {
                 let mut gains = vec![0.0; 2];
                 rayleigh_gains(f.study.seed, 0, t, r, f.system.path_loss, &mut gains);
@@ -557,4 +560,30 @@ fn mba_solve_with_a_latency_budget() {
         assert_eq!(out.status.code(), Some(2), "{bad}: {out:?}");
         assert!(String::from_utf8_lossy(&out.stderr).contains("--latency-budget"));
     }
+}
+
+#[test]
+fn instances_beyond_the_plan_size_are_refused_with_the_reason() {
+    let p = GeneratorParams {
+        models: 60,
+        blocks: 24,
+        devices: 60,
+        ..GeneratorParams::default()
+    };
+    let inst = generate_instance(&p, 1);
+    let e = plan(
+        &inst,
+        &[1e-3; 60],
+        &link(250.0),
+        0.1,
+        Delivery::Mba,
+        &LatencyOptions::default(),
+    )
+    .unwrap_err();
+    assert_eq!(e.field, "devices");
+    assert!(e.reason.contains("K N M <= 50000"), "{}", e.reason);
+    let text = "[study]\nschemes = [\"mba_latency\"]\n[latency]\nbudget_s = 0.1\n\
+                [sweep]\nparameter = \"devices\"\nvalues = [10, 60]\n[generator]\nmodels = 60\n";
+    let e = Study::from_text("big.toml", text).unwrap_err().to_string();
+    assert!(e.contains("sweep.values[1]") && e.contains("K N M"), "{e}");
 }

@@ -380,7 +380,8 @@ fn solve(args: SolveArgs) -> Result<()> {
     let inst = Instance::load(&args.instance)?;
     if let Some(t) = settings.latency.budget_s {
         let gains = device_gains(&inst, settings.system.path_loss, args.channel_seed);
-        let r = crate::deadline::solve(&inst, &settings.system, &settings.latency, t, gains);
+        let (system, latency) = (&settings.system, &settings.latency);
+        let r = crate::deadline::solve(&inst, system, latency, t, gains, &args.instance)?;
         return crate::deadline::print(&inst, &r, args.json);
     }
     let show = !args.quiet && (args.verbose || std::io::stderr().is_terminal());

@@ -5,6 +5,8 @@ use mba::error::Result;
 use mba::latency::{Delivery, LatencyOptions, LatencyPlan, Planner};
 use mba::library::Instance;
 use mba::power::{Link, SystemParams};
+use std::path::Path;
+
 use serde::Serialize;
 
 /// What `mba solve --latency-budget T --json` prints.
@@ -23,16 +25,21 @@ pub fn solve(
     opts: &LatencyOptions,
     budget_s: f64,
     gains: Vec<f64>,
-) -> LatencyReport {
+    path: &Path,
+) -> Result<LatencyReport> {
     let link = Link::from(system);
-    let run = |d| Planner::new(inst, d, opts).plan(&gains, &link, budget_s);
-    LatencyReport {
+    let run = |d| {
+        Planner::new(inst, d, opts)
+            .map(|mut p| p.plan(&gains, &link, budget_s))
+            .map_err(|e| e.in_file(path))
+    };
+    Ok(LatencyReport {
         latency_budget_s: budget_s,
         objective: opts.objective,
-        mba: run(Delivery::Mba),
-        unicast: run(Delivery::Unicast),
+        mba: run(Delivery::Mba)?,
+        unicast: run(Delivery::Unicast)?,
         gains,
-    }
+    })
 }
 
 pub fn print(inst: &Instance, r: &LatencyReport, json: bool) -> Result<()> {

@@ -83,8 +83,28 @@ impl Default for LatencyOptions {
 
 /// Largest latency budget accepted, s.
 pub const MAX_BUDGET_S: f64 = 1e9;
-/// Largest `exact_work`: beyond it the program's memory, not its answer, is the limit.
-pub const MAX_EXACT_WORK: f64 = 1e9;
+/// Largest `exact_work`: each unit holds a score vector (about 50 bytes at K = 4), so beyond
+/// this the program's memory, not its answer, is the limit.
+pub const MAX_EXACT_WORK: f64 = 1e8;
+
+/// Largest `K N M` planned: the heuristic scans every device, position and block per move, so
+/// its cost grows as `(K N M)^2`; this keeps a plan within seconds (the paper's K = M = 21,
+/// N = 24 is 10584).
+pub const MAX_PLAN_SIZE: f64 = 5e4;
+
+/// Why an instance of this size cannot be planned under a latency budget, if it cannot.
+pub fn check_size(models: usize, blocks: usize, devices: usize) -> Result<(), String> {
+    let size = models as f64 * blocks as f64 * devices as f64;
+    if size <= MAX_PLAN_SIZE {
+        return Ok(());
+    }
+    Err(format!(
+        "latency-constrained planning supports K N M <= {}, this instance has K N M = {} (K = \
+         {devices}, N = {blocks}, M = {models})",
+        number(MAX_PLAN_SIZE),
+        number(size)
+    ))
+}
 
 impl LatencyOptions {
     /// Check every value once; the error names the field under `prefix`.
@@ -163,12 +183,20 @@ pub struct Planner {
 }
 
 impl Planner {
-    pub fn new(inst: &Instance, delivery: Delivery, opts: &LatencyOptions) -> Self {
-        Planner {
+    /// A planner for an instance within [`MAX_PLAN_SIZE`] (the error says why not).
+    pub fn new(
+        inst: &Instance,
+        delivery: Delivery,
+        opts: &LatencyOptions,
+    ) -> Result<Self, FieldError> {
+        let lib = &inst.library;
+        check_size(lib.models(), lib.blocks(), inst.num_devices())
+            .map_err(|r| FieldError::new("devices", r))?;
+        Ok(Planner {
             prep: Prep::new(inst, delivery),
             opts: *opts,
             tables: HashMap::new(),
-        }
+        })
     }
 
     /// The best plan for `gains` within `budget_s` (checked by [`check_budget`]).
@@ -197,8 +225,8 @@ pub fn plan(
     budget_s: f64,
     delivery: Delivery,
     opts: &LatencyOptions,
-) -> LatencyPlan {
-    Planner::new(inst, delivery, opts).plan(gains, link, budget_s)
+) -> Result<LatencyPlan, FieldError> {
+    Ok(Planner::new(inst, delivery, opts)?.plan(gains, link, budget_s))
 }
 
 /// Devices from the weakest gain to the strongest (ties by index): `order[r]` is the device of

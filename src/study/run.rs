@@ -294,13 +294,13 @@ impl Batch<'_> {
             self.add_latencies(&sel, &mut units)?;
         }
         if self.study.file.has_latency() {
-            self.add_plans(&sel, &mut units);
+            self.add_plans(&sel, &mut units)?;
         }
         Ok(units)
     }
 
     /// Latency-constrained plans of every realization, for the latency schemes.
-    fn add_plans(&self, sel: &Selected, units: &mut [UnitStats]) {
+    fn add_plans(&self, sel: &Selected, units: &mut [UnitStats]) -> Result<()> {
         let (f, pt, p) = (&self.study.file, self.pt, self.p);
         let link = Link::from(&pt.system);
         let budget = pt.latency.budget_s.unwrap_or(0.0);
@@ -309,14 +309,21 @@ impl Batch<'_> {
             .par_iter_mut()
             .zip(&sel.instances)
             .zip(self.trials)
-            .for_each(|((unit, inst), &t)| {
+            .try_for_each(|((unit, inst), &t)| {
                 for (s, scheme) in f.study.schemes.iter().enumerate() {
                     let delivery = match scheme {
                         Scheme::MbaLatency => Delivery::Mba,
                         Scheme::UnicastLatency => Delivery::Unicast,
                         _ => continue,
                     };
-                    let mut planner = Planner::new(inst, delivery, &pt.latency);
+                    let mut planner = Planner::new(inst, delivery, &pt.latency).map_err(|e| {
+                        MbaError::InTrial {
+                            scheme: scheme.name(),
+                            point: p,
+                            trial: t,
+                            source: Box::new(e.in_file(&self.study.source)),
+                        }
+                    })?;
                     let mut gains = vec![0.0; inst.num_devices()];
                     for r in 0..f.study.realizations {
                         rayleigh_gains(
@@ -336,7 +343,8 @@ impl Batch<'_> {
                         );
                     }
                 }
-            });
+                Ok(())
+            })
     }
 
     /// One unit per trial, holding its blocks sent per scheme.

@@ -442,6 +442,24 @@ impl StudyFile {
         Ok(())
     }
 
+    /// Latency schemes plan within [`crate::latency::MAX_PLAN_SIZE`] (the instance's size, or
+    /// the generator's at this point).
+    fn check_plan_size(&self, g: &GeneratorParams) -> Result<(), FieldError> {
+        if !self.has_latency() {
+            return Ok(());
+        }
+        let (m, n, k) = match &self.instance {
+            Some(i) => (i.library.scores.len(), i.library.blocks, i.devices.len()),
+            None => (g.models, g.blocks, g.devices),
+        };
+        let field = if self.instance.is_some() {
+            "instance.devices"
+        } else {
+            "generator.devices"
+        };
+        crate::latency::check_size(m, n, k).map_err(|r| FieldError::new(field, r))
+    }
+
     /// `[instance]` replaces the generator: nothing may set generator values or gains.
     fn check_instance(&self) -> Result<(), FieldError> {
         let Some(inst) = &self.instance else {
@@ -554,7 +572,8 @@ impl StudyFile {
                 .system
                 .validate("system.")
                 .and_then(|_| pt.generator.validate("generator."))
-                .and_then(|_| pt.latency.validate("latency.")),
+                .and_then(|_| pt.latency.validate("latency."))
+                .and_then(|_| self.check_plan_size(g)),
         };
         let Err(e) = checked else { return Ok(()) };
         if !(param.sets(&e.field) || sized) {
