@@ -11,7 +11,7 @@ use bytemuck::{Pod, Zeroable};
 
 use super::context::{GpuContext, poisoned};
 use super::layout::{Access, binding_set};
-use super::pack::{PowerCsr, Segment, chunk_pieces, gain_rows, segments};
+use super::pack::{Piece, PowerCsr, Segment, chunk_pieces, gain_rows, segments};
 use super::reduce::{
     PieceStats, ReduceBindings, ReduceKernels, ReduceParams, reduce_params, spans,
 };
@@ -127,7 +127,7 @@ struct Request<'a> {
 /// One chunk's inputs.
 struct Chunk {
     /// Which realizations of which jobs, one segment and one span each.
-    pieces: Vec<super::pack::Piece>,
+    pieces: Vec<Piece>,
     segs: Vec<Segment>,
     spans: Vec<Span>,
     /// Realizations in the chunk.

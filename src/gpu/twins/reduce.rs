@@ -1,6 +1,9 @@
 //! Twins of `shaders/reduce.wgsl`: the device reduction of a span's latencies, with the
 //! kernel's tiles, pairing and order.
 
+#![allow(clippy::needless_range_loop, clippy::manual_range_contains)]
+// Indexed loops and the two comparisons read like the kernel.
+
 use bytemuck::{Pod, Zeroable};
 
 /// Realizations per tile and invocations per workgroup (`TILE`).
