@@ -711,3 +711,281 @@ fn cpu_optimal_power_keeps_f64_precision() {
         worst[0], worst[1], worst[2]
     );
 }
+
+// ---- The device reduction (`shaders/reduce.wgsl`, `Backend::power_stats`).
+
+/// The reduction's jobs: one realization, a tile and a tile plus one (TILE = 256), several
+/// tiles, a job without sent blocks, and many small jobs (many spans per chunk).
+fn stats_jobs() -> Vec<PowerJob> {
+    let mut rng = stream_rng(21, 0, 0, Purpose::Tasks, 3);
+    let mut jobs = vec![
+        random_job(&mut rng, 21, 24, 60, 0, 1),
+        random_job(&mut rng, 5, 4, 8, 1, 256),
+        random_job(&mut rng, 5, 4, 8, 2, 257),
+        random_job(&mut rng, 21, 24, 60, 3, 2000),
+        random_job(&mut rng, 40, 8, 100, 4, 700),
+        PowerJob {
+            req_offsets: vec![0],
+            req_devices: vec![],
+            ..random_job(&mut rng, 3, 2, 0, 5, 40)
+        },
+    ];
+    jobs.extend((0..150).map(|t| random_job(&mut rng, 3, 2, 4, 6 + t, 1 + t % 3)));
+    jobs
+}
+
+/// The statistics of one job, scheme by scheme and metric by metric, with names.
+fn cells(s: &mba::backend::JobStats) -> [(&'static str, mba::backend::Acc); 6] {
+    [
+        ("mba latency", s.mba.latency_s),
+        ("mba per device", s.mba.latency_per_device_s),
+        ("constant latency", s.constant.latency_s),
+        ("constant per device", s.constant.latency_per_device_s),
+        ("unicast latency", s.unicast.latency_s),
+        ("unicast per device", s.unicast.latency_per_device_s),
+    ]
+}
+
+/// Counts and outages equal, means to `mean_tol` and standard deviations to `std_tol` relative
+/// (or 1e-5 of the mean, for a spread too small to resolve in f32); returns the worst mean and
+/// std errors.
+fn compare_stats(
+    got: &[mba::backend::JobStats],
+    want: &[mba::backend::JobStats],
+    mean_tol: f64,
+    std_tol: f64,
+    what: &str,
+) -> (f64, f64) {
+    assert_eq!(got.len(), want.len(), "{what}: jobs");
+    let rel = |a: Option<f64>, b: Option<f64>, name: &str| match (a, b) {
+        (Some(a), Some(b)) if b != 0.0 => (a - b).abs() / b.abs(),
+        (a, b) => {
+            assert_eq!(a, b, "{name}");
+            0.0
+        }
+    };
+    let (mut mean_err, mut std_err) = (0f64, 0f64);
+    for (j, (g, w)) in got.iter().zip(want).enumerate() {
+        for ((name, g), (_, w)) in cells(g).into_iter().zip(cells(w)) {
+            let name = format!("{what}, job {j}, {name}");
+            assert_eq!((g.count, g.outages), (w.count, w.outages), "{name}");
+            let (gs, ws) = (g.summary(), w.summary());
+            let m = rel(gs.mean, ws.mean, &name);
+            assert!(m <= mean_tol, "{name}: mean {:?} vs {:?}", gs.mean, ws.mean);
+            // Per-sample f32 errors (~1e-6 of the mean) bound how close a small spread can be.
+            let floor = 1e-5 * ws.mean.unwrap_or(0.0) / ws.std.unwrap_or(1.0).max(1e-300);
+            let s = rel(gs.std, ws.std, &name);
+            assert!(
+                s <= std_tol.max(floor),
+                "{name}: std {:?} vs {:?}, mean {:?}",
+                gs.std,
+                ws.std,
+                ws.mean
+            );
+            let s = s.min(std_tol);
+            (mean_err, std_err) = (mean_err.max(m), std_err.max(s));
+        }
+    }
+    (mean_err, std_err)
+}
+
+/// `Backend::power_stats` on the GPU against the CPU's fold of f64 outcomes: counts and outages
+/// exactly, means to 1e-4 and standard deviations to 1e-3 relative (the f32 latencies' own
+/// error over a small spread), at the paper's budget and with a fixed constant power that some
+/// realizations cannot afford (outages of that scheme).
+#[test]
+fn gpu_stats_match_the_cpu_reduction() {
+    let Some(gpu) = gpu() else { return };
+    let jobs = stats_jobs();
+    for (name, s) in [
+        ("E = 250 J", settings(250.0, None)),
+        ("E = 1 J, fixed P = 3 W", settings(1.0, Some(3.0))),
+    ] {
+        let want = CpuBackend.power_stats(&s, &jobs).unwrap();
+        let got = gpu.power_stats(&s, &jobs).unwrap();
+        let (m, sd) = compare_stats(&got, &want, 1e-4, 1e-3, name);
+        let outages: u64 = want.iter().map(|j| j.constant.latency_s.outages).sum();
+        let total: u64 = jobs.iter().map(|j| j.realizations).sum();
+        eprintln!(
+            "{name}: {} jobs, {total} realizations, {outages} constant-power outages, worst rel \
+             mean {m:.1e}, std {sd:.1e}",
+            jobs.len()
+        );
+        if s.constant_power_w.is_some() {
+            assert!(outages > 0 && outages < total, "{outages} of {total}");
+        }
+    }
+}
+
+/// Outages from the gains themselves (a zero gain: unicast always, MBA when that device is some
+/// block's weakest), a job whose every realization is an outage, and one with no sent blocks:
+/// given gains through the kernels and the reduction, against the f64 reference folded in order.
+#[test]
+fn gpu_stats_count_outages_exactly() {
+    let Some(gpu) = gpu() else { return };
+    let s = settings(250.0, None);
+    let mut rng = stream_rng(4, 0, 0, Purpose::Tasks, 8);
+    let base = random_job(&mut rng, 4, 3, 9, 0, 0);
+    let none = PowerJob {
+        req_offsets: vec![0],
+        req_devices: vec![],
+        ..base.clone()
+    };
+    let mut jobs = Vec::new();
+    let mut gains: Vec<Vec<f32>> = Vec::new();
+    for (job, reals, zero_every) in [(&base, 600u64, 7u64), (&base, 300, 1), (&none, 50, 5)] {
+        jobs.push(PowerJob {
+            realizations: reals,
+            ..job.clone()
+        });
+        for r in 0..reals {
+            let mut g: Vec<f32> = (0..4)
+                .map(|_| 10f32.powf(rng.random_range(-4.0..-2.0)))
+                .collect();
+            if r % zero_every == 0 {
+                g[(r % 4) as usize] = 0.0;
+            }
+            gains.push(g);
+        }
+    }
+    let mut want = vec![mba::backend::JobStats::default(); jobs.len()];
+    let mut rows = gains.iter();
+    for (job, w) in jobs.iter().zip(&mut want) {
+        for g in rows.by_ref().take(job.realizations as usize) {
+            let g64: Vec<f64> = g.iter().map(|&x| x as f64).collect();
+            w.push(
+                &mba::backend::cpu::reference_outcome(&s, job, &g64),
+                job.devices,
+            );
+        }
+    }
+    let run = gpu.power_stats_run(&s, &jobs, Some(&gains)).unwrap();
+    let got = mba::gpu::reduce::job_stats(&jobs, &run.stats).unwrap();
+    compare_stats(&got, &want, 1e-4, 1e-3, "given gains");
+    let (mba0, uni0) = (want[0].mba.latency_s, want[0].unicast.latency_s);
+    assert_eq!(uni0.outages, 600 / 7 + 1);
+    assert!(mba0.outages > 0 && mba0.outages <= uni0.outages, "{mba0:?}");
+    assert_eq!(want[1].unicast.latency_s.outages, 300);
+    assert_eq!(got[1].unicast.latency_s.summary().mean, None);
+    assert_eq!(
+        want[2].mba.latency_s.outages, 0,
+        "no blocks: latency 0, served"
+    );
+}
+
+/// The kernels reduce as their twins do: the twins' tiles, pairing and order applied to the
+/// GPU's own latencies give the GPU's statistics (served exactly, mean and m2 to f32 rounding).
+#[test]
+fn gpu_reduction_matches_its_twin() {
+    use twins::reduce::{reduce_spans, reduce_tiles};
+    let Some(gpu) = gpu() else { return };
+    let s = settings(1.0, Some(3.0));
+    let jobs = stats_jobs();
+    let lat = gpu.power_run(&s, &jobs, None, false).unwrap().latencies;
+    let run = gpu.power_stats_run(&s, &jobs, None).unwrap();
+    assert_eq!(run.stats.len(), jobs.len(), "one chunk: one piece per job");
+    let mut at = 0;
+    for (j, (job, piece)) in jobs.iter().zip(&run.stats).enumerate() {
+        let mine = &lat[at..at + job.realizations as usize];
+        at += mine.len();
+        let twin = reduce_spans(&reduce_tiles(mine));
+        for (m, (g, t)) in piece.stats.iter().zip(&twin).enumerate() {
+            let what = format!("job {j}, scheme {m}: gpu {g:?}, twin {t:?}");
+            assert_eq!(g.served, t.served, "{what}");
+            assert!((g.mean - t.mean).abs() <= 1e-6 * t.mean.abs(), "{what}");
+            assert!((g.m2 - t.m2).abs() <= 1e-5 * t.m2.abs() + 1e-30, "{what}");
+        }
+    }
+}
+
+/// Chunks of 1000 realizations (jobs and tiles cut at chunk boundaries, both buffer sets in
+/// turn) and of 1 realization: the same counts, means to 1e-4 of the CPU, and within f32
+/// rounding of the one-chunk run.
+#[test]
+fn gpu_stats_across_chunk_boundaries() {
+    if gpu().is_none() {
+        return;
+    }
+    let s = settings(1.0, Some(3.0));
+    let jobs = stats_jobs();
+    let want = CpuBackend.power_stats(&s, &jobs).unwrap();
+    let whole = gpu().unwrap().power_stats(&s, &jobs).unwrap();
+    let chunked = GpuBackend::new(true).unwrap().with_max_chunk(1000);
+    let run = chunked.power_stats_run(&s, &jobs, None).unwrap();
+    assert!(run.stats.len() > jobs.len(), "jobs cut by chunks");
+    let got = mba::gpu::reduce::job_stats(&jobs, &run.stats).unwrap();
+    compare_stats(&got, &want, 1e-4, 1e-3, "chunks of 1000");
+    compare_stats(&got, &whole, 2e-6, 1e-4, "chunks of 1000 vs one chunk");
+    let small = &jobs[..3];
+    let single = GpuBackend::new(true).unwrap().with_max_chunk(1);
+    let got = single.power_stats(&s, small).unwrap();
+    compare_stats(&got, &want[..3], 1e-4, 1e-3, "chunks of 1");
+}
+
+/// The same inputs give the same bits: twice on one backend, and on a fresh one, chunked or not.
+#[test]
+fn gpu_stats_are_deterministic() {
+    let Some(gpu) = gpu() else { return };
+    let s = settings(1.0, Some(3.0));
+    let jobs = stats_jobs();
+    let bits = |stats: &[mba::backend::JobStats]| -> Vec<[u64; 4]> {
+        stats
+            .iter()
+            .flat_map(cells)
+            .map(|(_, a)| [a.count, a.outages, a.sum.to_bits(), a.sumsq.to_bits()])
+            .collect()
+    };
+    let first = bits(&gpu.power_stats(&s, &jobs).unwrap());
+    assert_eq!(first, bits(&gpu.power_stats(&s, &jobs).unwrap()));
+    let fresh = GpuBackend::new(true).unwrap();
+    assert_eq!(first, bits(&fresh.power_stats(&s, &jobs).unwrap()));
+    let chunked = GpuBackend::new(true).unwrap().with_max_chunk(333);
+    let once = bits(&chunked.power_stats(&s, &jobs).unwrap());
+    assert_eq!(once, bits(&chunked.power_stats(&s, &jobs).unwrap()));
+}
+
+/// The twins' reduction against f64 moments of the same samples (outages skipped): the tree
+/// and Chan's update keep the mean and the variance to f32 precision, with no cancellation
+/// even when the spread is small next to the mean.
+#[test]
+fn reduce_twins_keep_mean_and_variance() {
+    use twins::reduce::{reduce_spans, reduce_tiles};
+    let mut rng = stream_rng(3, 0, 0, Purpose::Tasks, 0);
+    for (n, spread) in [
+        (1usize, 1.0f32),
+        (255, 0.5),
+        (257, 1e-3),
+        (70_000, 1e-3),
+        (3000, 2.0),
+    ] {
+        let samples: Vec<[f32; 3]> = (0..n)
+            .map(|i| {
+                let x = 1.0 + spread * rng.random_range(-1.0f32..1.0);
+                [x, if i % 5 == 0 { -1.0 } else { 10.0 * x }, f32::NAN]
+            })
+            .collect();
+        let got = reduce_spans(&reduce_tiles(&samples));
+        for m in 0..2 {
+            let xs: Vec<f64> = samples
+                .iter()
+                .map(|s| s[m] as f64)
+                .filter(|&x| x >= 0.0)
+                .collect();
+            assert_eq!(got[m].served as usize, xs.len(), "n {n}, scheme {m}");
+            if xs.is_empty() {
+                continue;
+            }
+            let mean = xs.iter().sum::<f64>() / xs.len() as f64;
+            let m2: f64 = xs.iter().map(|x| (x - mean) * (x - mean)).sum();
+            assert!(
+                ((got[m].mean as f64) - mean).abs() <= 1e-6 * mean,
+                "n {n}: {got:?}"
+            );
+            assert!(
+                ((got[m].m2 as f64) - m2).abs() <= 1e-4 * m2 + 1e-30,
+                "n {n}: {got:?}, m2 {m2}"
+            );
+        }
+        assert_eq!(got[2].served, 0, "NaN is an outage");
+    }
+}

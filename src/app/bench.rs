@@ -1,13 +1,15 @@
 //! `mba bench`: realizations per second of the power-control pipeline (gains, per-block gains,
-//! optimal PC, constant power, unicast) on the CPU and GPU backends side by side, at the paper's
-//! scale (K = 21, N = 24, M = 21) and at K = M = 200, on the greedy selection of a generated
-//! instance; plus greedy-selection trials per second over random task draws.
+//! optimal PC, constant power, unicast, and the latency statistics a study keeps) on the CPU and
+//! GPU backends side by side, at the paper's scale (K = 21, N = 24, M = 21) and at K = M = 200,
+//! on the greedy selection of a generated instance; on the GPU also the kernel-only rate and the
+//! per-realization readback path; plus greedy-selection trials per second over random task
+//! draws.
 
 use std::time::Instant;
 
 use serde::Serialize;
 
-use mba::backend::{Backend, CpuBackend, PowerJob, PowerSettings};
+use mba::backend::{Acc, Backend, CpuBackend, PowerJob, PowerSettings};
 use mba::channel::{Purpose, stream_rng};
 use mba::error::{MbaError, Result};
 use mba::gpu::GpuBackend;
@@ -44,10 +46,19 @@ pub struct BenchRow {
     pub realizations: u64,
     pub repeats: u32,
     pub seconds: f64,
+    /// End to end through `Backend::power_stats`, what a study calls (on the GPU: the device
+    /// reduction, a few numbers read back per call).
     pub realizations_per_s: f64,
-    /// Kernel time per repeat from timestamp queries, when the adapter supports them.
+    /// Kernel time per repeat from timestamp queries (power kernels and reduction), when the
+    /// adapter supports them.
     pub kernel_ms: Option<f64>,
     pub kernel_realizations_per_s: Option<f64>,
+    /// `realizations_per_s / kernel_realizations_per_s`: how much of the kernels' rate the
+    /// host keeps.
+    pub end_to_end_over_kernel: Option<f64>,
+    /// GPU: the per-realization readback path (12 bytes per realization, as `power_batch`
+    /// reads them).
+    pub readback_realizations_per_s: Option<f64>,
     /// Outages among the measured realizations (MBA), a sanity check that work was done.
     pub mba_outages: u64,
     pub mean_mba_latency_s: f64,
@@ -90,56 +101,74 @@ pub fn scales() -> Vec<(&'static str, GeneratorParams)> {
     ]
 }
 
-/// Time `power_batch` on `jobs` (repeated until 0.5 s have passed, at least once).
+/// Calls of `f` until 0.5 s have passed (at least one): `(calls, seconds)`.
+fn repeat(mut f: impl FnMut() -> Result<()>) -> Result<(u32, f64)> {
+    let mut reps = 0u32;
+    let start = Instant::now();
+    while reps == 0 || start.elapsed().as_secs_f64() < 0.5 {
+        f()?;
+        reps += 1;
+    }
+    Ok((reps, start.elapsed().as_secs_f64()))
+}
+
+/// One backend's measurement of one job.
+struct Measured {
+    reps: u32,
+    secs: f64,
+    /// Mean kernel time per call (GPU, timestamp queries).
+    kernel_ns: Option<f64>,
+    /// The per-realization readback path (GPU): calls and seconds.
+    readback: Option<(u32, f64)>,
+    mba: Acc,
+}
+
+/// Time `power_stats` on `job` (what a study calls: on the GPU reduced on the device), and on
+/// the GPU also the per-realization readback of `power_batch`.
 fn measure(
     backend: &dyn Backend,
     gpu: Option<&GpuBackend>,
     s: &PowerSettings,
     job: &PowerJob,
-) -> Result<(u32, f64, Option<f64>, u64, f64)> {
+) -> Result<Measured> {
     let jobs = std::slice::from_ref(job);
-    // Warm-up: pipelines, buffers, rayon threads.
+    // Warm-up: pipelines, both GPU buffer sets at full size, rayon threads.
     let warm = PowerJob {
-        realizations: job.realizations.min(1024),
+        realizations: match gpu {
+            Some(_) => job.realizations,
+            None => job.realizations.min(1024),
+        },
         ..job.clone()
     };
-    backend.power_batch(s, std::slice::from_ref(&warm))?;
-    let (mut reps, mut kernel_ns) = (0u32, None::<f64>);
-    let (mut outages, mut sum) = (0u64, 0.0);
-    let start = Instant::now();
-    while reps == 0 || start.elapsed().as_secs_f64() < 0.5 {
-        let out = match gpu {
+    backend.power_stats(s, std::slice::from_ref(&warm))?;
+    let (mut kernel_ns, mut mba) = (None::<f64>, Acc::default());
+    let (reps, secs) = repeat(|| {
+        let stats = match gpu {
             Some(g) => {
-                let run = g.power_run(s, jobs, None, false)?;
+                let run = g.power_stats_run(s, jobs, None)?;
                 if let Some(ns) = run.kernel_ns {
                     kernel_ns = Some(kernel_ns.unwrap_or(0.0) + ns);
                 }
-                run.latencies
-                    .iter()
-                    .map(|l| l[0] as f64)
-                    .collect::<Vec<_>>()
+                mba::gpu::reduce::job_stats(jobs, &run.stats)?
             }
-            None => backend
-                .power_batch(s, jobs)?
-                .iter()
-                .map(|o| if o.mba.is_finite() { o.mba } else { -1.0 })
-                .collect(),
+            None => backend.power_stats(s, jobs)?,
         };
-        if reps == 0 {
-            outages = out.iter().filter(|&&x| x < 0.0).count() as u64;
-            let ok: Vec<f64> = out.into_iter().filter(|&x| x >= 0.0).collect();
-            sum = ok.iter().sum::<f64>() / ok.len().max(1) as f64;
+        if let Some(job) = stats.first() {
+            mba = job.mba.latency_s;
         }
-        reps += 1;
-    }
-    let secs = start.elapsed().as_secs_f64();
-    Ok((
+        Ok(())
+    })?;
+    let readback = match gpu {
+        Some(g) => Some(repeat(|| g.power_run(s, jobs, None, false).map(|_| ()))?),
+        None => None,
+    };
+    Ok(Measured {
         reps,
         secs,
-        kernel_ns.map(|ns| ns / reps as f64),
-        outages,
-        sum,
-    ))
+        kernel_ns: kernel_ns.map(|ns| ns / reps as f64),
+        readback,
+        mba,
+    })
 }
 
 /// Greedy trials over one library: task draws of trial `t` from stream `(0, 0, t, Tasks)`.
@@ -241,8 +270,10 @@ pub fn run_bench(
                 seed: 1,
                 ..PowerJob::from_selection(&sel, params.blocks)
             };
-            let (reps, secs, kernel_ms, outages, mean) = measure(backend, g, &settings, &job)?;
-            let kernel_ms = kernel_ms.map(|ns| ns * 1e-6);
+            let m = measure(backend, g, &settings, &job)?;
+            let kernel_ms = m.kernel_ns.map(|ns| ns * 1e-6);
+            let rate = r as f64 * m.reps as f64 / m.secs;
+            let kernel_rate = kernel_ms.map(|ms| r as f64 / (ms * 1e-3));
             let n_trials = if si == 0 { 2048 } else { 128 };
             let trials = greedy_trials(&params, &inst.library, n_trials);
             let greedy_rate = measure_greedy(backend, &inst.library, &trials)?;
@@ -254,13 +285,15 @@ pub fn run_bench(
                 sent_blocks: sel.num_blocks(),
                 backend: backend.name(),
                 realizations: r,
-                repeats: reps,
-                seconds: secs,
-                realizations_per_s: r as f64 * reps as f64 / secs,
+                repeats: m.reps,
+                seconds: m.secs,
+                realizations_per_s: rate,
                 kernel_ms,
-                kernel_realizations_per_s: kernel_ms.map(|ms| r as f64 / (ms * 1e-3)),
-                mba_outages: outages,
-                mean_mba_latency_s: mean,
+                kernel_realizations_per_s: kernel_rate,
+                end_to_end_over_kernel: kernel_rate.map(|k| rate / k),
+                readback_realizations_per_s: m.readback.map(|(n, t)| r as f64 * n as f64 / t),
+                mba_outages: m.mba.outages,
+                mean_mba_latency_s: m.mba.summary().mean.unwrap_or(0.0),
                 greedy_trials: n_trials,
                 greedy_trials_per_s: greedy_rate,
             });

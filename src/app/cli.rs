@@ -564,18 +564,27 @@ fn print_bench(r: &BenchReport) {
         r.gpu_adapter.as_deref().unwrap_or("none")
     );
     println!(
-        "{:<28} {:<44} {:>10} {:>14} {:>16} {:>16}",
-        "scale", "backend", "reals", "reals/s", "kernel reals/s", "greedy trials/s"
+        "{:<28} {:<44} {:>10} {:>14} {:>16} {:>10} {:>16} {:>16}",
+        "scale",
+        "backend",
+        "reals",
+        "reals/s",
+        "kernel reals/s",
+        "/kernel",
+        "readback reals/s",
+        "greedy trials/s"
     );
+    let opt = |x: Option<f64>, f: fn(f64) -> String| x.map_or("-".into(), f);
     for row in &r.rows {
         println!(
-            "{:<28} {:<44} {:>10} {:>14.4e} {:>16} {:>16.4e}",
+            "{:<28} {:<44} {:>10} {:>14.4e} {:>16} {:>10} {:>16} {:>16.4e}",
             row.scale,
             row.backend,
             row.realizations,
             row.realizations_per_s,
-            row.kernel_realizations_per_s
-                .map_or("-".into(), |x| format!("{x:.4e}")),
+            opt(row.kernel_realizations_per_s, |x| format!("{x:.4e}")),
+            opt(row.end_to_end_over_kernel, |x| format!("{:.0}%", 100.0 * x)),
+            opt(row.readback_realizations_per_s, |x| format!("{x:.4e}")),
             row.greedy_trials_per_s
         );
     }

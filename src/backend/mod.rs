@@ -3,8 +3,10 @@
 //! concrete backend but its own CPU reference: choosing one is the application's job.
 
 pub mod cpu;
+pub mod stats;
 
 pub use cpu::CpuBackend;
+pub use stats::{Acc, JobStats, LatencyStats, fold_power_batch};
 
 use std::sync::Arc;
 
@@ -119,4 +121,11 @@ pub trait Backend: Send + Sync {
 
     /// Every realization of every job, in job order then realization order.
     fn power_batch(&self, settings: &PowerSettings, jobs: &[PowerJob]) -> Result<Vec<Outcome>>;
+
+    /// The statistics of every job's realizations, in job order. By default `power_batch`'s
+    /// outcomes folded in realization order (the reference, bit for bit); a backend may
+    /// reduce where it computes, to within its stated accuracy.
+    fn power_stats(&self, settings: &PowerSettings, jobs: &[PowerJob]) -> Result<Vec<JobStats>> {
+        fold_power_batch(self, settings, jobs)
+    }
 }

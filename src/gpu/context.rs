@@ -258,8 +258,14 @@ impl GpuContext {
         })
     }
 
-    /// Map `size` bytes of a readback buffer, after the submitted work, and copy them out.
-    pub fn read(&self, buf: &wgpu::Buffer, size: u64) -> Result<Vec<u8>> {
+    /// Map `size` bytes of a readback buffer once submission `after` is done (later ones may
+    /// still run), and copy them out.
+    pub fn read(
+        &self,
+        buf: &wgpu::Buffer,
+        size: u64,
+        after: &wgpu::SubmissionIndex,
+    ) -> Result<Vec<u8>> {
         if size == 0 {
             return Ok(Vec::new());
         }
@@ -269,7 +275,10 @@ impl GpuContext {
             let _ = tx.send(r);
         });
         self.device
-            .poll(wgpu::PollType::wait_indefinitely())
+            .poll(wgpu::PollType::Wait {
+                submission_index: Some(after.clone()),
+                timeout: None,
+            })
             .map_err(|e| readback_failed("poll", e))?;
         rx.recv()
             .map_err(|e| readback_failed("map", e))?

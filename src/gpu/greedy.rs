@@ -184,8 +184,8 @@ impl GreedyKernels {
         enc.copy_buffer_to_buffer(buffers.rows, 0, &staging, 0, out.rows);
         enc.copy_buffer_to_buffer(buffers.chain, 0, &staging, out.rows, out.chain);
         enc.copy_buffer_to_buffer(buffers.info, 0, &staging, out.rows + out.chain, out.info);
-        ctx.queue.submit([enc.finish()]);
-        let bytes = ctx.read(&staging, out.total())?;
+        let submitted = ctx.queue.submit([enc.finish()]);
+        let bytes = ctx.read(&staging, out.total(), &submitted)?;
         Ok(out.unpack(&bytes, trials, library.blocks()))
     }
 }

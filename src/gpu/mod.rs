@@ -8,6 +8,7 @@ pub mod greedy;
 pub mod layout;
 pub mod pack;
 pub mod power;
+pub mod reduce;
 pub mod twins;
 
 use std::sync::Arc;
@@ -15,7 +16,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 
 pub use context::{GpuContext, hardware_adapter, is_software};
 
-use crate::backend::{Backend, Outcome, PowerJob, PowerSettings};
+use crate::backend::{Backend, JobStats, Outcome, PowerJob, PowerSettings};
 use crate::error::Result;
 use crate::library::{Device, Library};
 use crate::selection::Selection;
@@ -42,6 +43,13 @@ impl GpuBackend {
         })
     }
 
+    /// At most `realizations` per chunk of a power run (the adapter's limits may ask for fewer):
+    /// less device memory, and in tests chunk boundaries inside small runs.
+    pub fn with_max_chunk(mut self, realizations: u64) -> Self {
+        self.power.set_max_chunk(realizations);
+        self
+    }
+
     /// How many greedy trials so far fell back to the f64 CPU greedy.
     pub fn fallbacks(&self) -> usize {
         self.fallbacks.load(Ordering::Relaxed)
@@ -63,12 +71,35 @@ impl GpuBackend {
         gains_in: Option<&[Vec<f32>]>,
         debug: bool,
     ) -> Result<power::PowerRun> {
+        self.run(settings, jobs, gains_in, debug, power::Readback::Latencies)
+    }
+
+    /// The power kernels and the device reduction: per piece of each chunk, the statistics
+    /// (`PowerRun::stats`); [`reduce::job_stats`] combines them per job.
+    pub fn power_stats_run(
+        &self,
+        settings: &PowerSettings,
+        jobs: &[PowerJob],
+        gains_in: Option<&[Vec<f32>]>,
+    ) -> Result<power::PowerRun> {
+        self.run(settings, jobs, gains_in, false, power::Readback::Stats)
+    }
+
+    fn run(
+        &self,
+        settings: &PowerSettings,
+        jobs: &[PowerJob],
+        gains_in: Option<&[Vec<f32>]>,
+        debug: bool,
+        readback: power::Readback,
+    ) -> Result<power::PowerRun> {
         let consts = twins::power::PowerConsts::new(
             &settings.link,
             settings.path_loss,
             settings.constant_power_w,
         );
-        self.power.run(&self.ctx, &consts, jobs, gains_in, debug)
+        self.power
+            .run(&self.ctx, &consts, jobs, gains_in, debug, readback)
     }
 
     /// The first `words` u32 of each realization's ChaCha8 stream, computed by the WGSL ChaCha.
@@ -112,5 +143,11 @@ impl Backend for GpuBackend {
                 unicast: power::latency_f64(l[2]),
             })
             .collect())
+    }
+
+    /// Reduced on the device: a few numbers per job and chunk come back, not every latency.
+    fn power_stats(&self, settings: &PowerSettings, jobs: &[PowerJob]) -> Result<Vec<JobStats>> {
+        let run = self.power_stats_run(settings, jobs, None)?;
+        reduce::job_stats(jobs, &run.stats)
     }
 }

@@ -1,6 +1,9 @@
 //! Host side of `shaders/power.wgsl`: the realizations of many jobs in chunks under the adapter's
-//! limits; per chunk one upload, up to three dispatches in one pass and one readback of 3 f32
-//! per realization. Pipelines are built once; buffers grow on demand and are reused.
+//! limits; per chunk one upload, up to three dispatches (and with [`Readback::Stats`] the two of
+//! `shaders/reduce.wgsl`) in one pass and one readback: 3 f32 per realization, or 3 `Stat` per
+//! job. Two sets of buffers alternate, so chunk `i + 1` is queued before chunk `i` is read and
+//! the device never waits on the host between chunks. Pipelines are built once; buffers grow
+//! on demand and are reused.
 
 use std::sync::Mutex;
 
@@ -8,8 +11,12 @@ use bytemuck::{Pod, Zeroable};
 
 use super::context::{GpuContext, poisoned};
 use super::layout::{Access, binding_set};
-use super::pack::{PowerCsr, Segment, chunk_pieces, gain_rows, segments};
+use super::pack::{Piece, PowerCsr, Segment, chunk_pieces, gain_rows, segments};
+use super::reduce::{
+    PieceStats, ReduceBindings, ReduceKernels, ReduceParams, reduce_params, spans,
+};
 use super::twins::power::PowerConsts;
+use super::twins::reduce::{SCHEMES, Span, Stat};
 use crate::backend::PowerJob;
 use crate::error::Result;
 
@@ -59,11 +66,17 @@ pub(crate) const POWER_ENTRY_POINTS: [&str; 4] = [
     "chacha_words",
 ];
 
+/// Realizations per chunk at most (fewer where the adapter's limits say so).
+pub const MAX_CHUNK: u64 = 1 << 22;
+
 /// What a power run reads back.
 #[derive(Debug, Clone, Default)]
 pub struct PowerRun {
-    /// `[mba, constant, unicast]` per realization, `OUTAGE` (-1) on outage.
+    /// `[mba, constant, unicast]` per realization, `OUTAGE` (-1) on outage
+    /// ([`Readback::Latencies`]).
     pub latencies: Vec<[f32; 3]>,
+    /// Per piece of every chunk, in order, the device's statistics ([`Readback::Stats`]).
+    pub stats: Vec<PieceStats>,
     /// With `debug`: per realization, the `K` gains and the block counts per weakest device.
     pub gains: Vec<Vec<f32>>,
     pub counts: Vec<Vec<u32>>,
@@ -74,6 +87,15 @@ pub struct PowerRun {
 /// A kernel latency in the f64 convention: `OUTAGE` becomes infinity.
 pub fn latency_f64(x: f32) -> f64 {
     if x < 0.0 { f64::INFINITY } else { x as f64 }
+}
+
+/// What each chunk reads back.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Readback {
+    /// Every realization's latencies.
+    Latencies,
+    /// Each job's statistics, reduced on the device.
+    Stats,
 }
 
 /// Which kernels a run dispatches.
@@ -95,6 +117,7 @@ struct Request<'a> {
     /// Also read back gains and counts.
     debug: bool,
     stages: Stages,
+    readback: Readback,
     /// u32 per realization in the gains and counts rows: the largest `K`, or the words asked for.
     kstride: u64,
     /// Realizations per chunk, [`chunk_size`] but in tests.
@@ -103,7 +126,10 @@ struct Request<'a> {
 
 /// One chunk's inputs.
 struct Chunk {
+    /// Which realizations of which jobs, one segment and one span each.
+    pieces: Vec<Piece>,
     segs: Vec<Segment>,
+    spans: Vec<Span>,
     /// Realizations in the chunk.
     total: u64,
     /// `Request::gains_in` of these realizations as rows of `kstride`.
@@ -117,13 +143,34 @@ struct Timestamps {
     staging: wgpu::Buffer,
 }
 
-/// The buffers of the largest chunk so far, reused while they are large enough.
+/// The bytes of every buffer of one chunk.
+#[derive(Debug, Clone, Copy)]
+struct Sizes {
+    power: PowerBindings<u64>,
+    reduce: ReduceBindings<u64>,
+    /// Mapped for reading: `outs` or `stats`, and with `debug` the gains-sized rows.
+    staging: u64,
+}
+
+impl Sizes {
+    fn all(&self) -> impl Iterator<Item = u64> + '_ {
+        let power = self.power.iter().map(|(_, &n)| n);
+        power
+            .chain(self.reduce.iter().map(|(_, &n)| n))
+            .chain([self.staging])
+    }
+}
+
+/// One set of buffers, sized for the largest chunk so far and reused while large enough.
 struct Buffers {
     bound: PowerBindings<wgpu::Buffer>,
-    sizes: PowerBindings<u64>,
-    /// Mapped for reading: `outs`, and with `debug` `gains` then `counts`.
+    /// `outs` is `bound.outs`.
+    reduce: ReduceBindings<wgpu::Buffer>,
+    sizes: Sizes,
     staging: wgpu::Buffer,
     timestamps: Option<Timestamps>,
+    power_group: wgpu::BindGroup,
+    reduce_group: wgpu::BindGroup,
 }
 
 struct Pipelines {
@@ -136,7 +183,10 @@ struct Pipelines {
 pub struct PowerKernels {
     layout: wgpu::BindGroupLayout,
     pipelines: Pipelines,
-    buffers: Mutex<Option<Buffers>>,
+    reduce: ReduceKernels,
+    /// Two sets: one filling while the other's chunk runs.
+    buffers: Mutex<[Option<Buffers>; 2]>,
+    max_chunk: u64,
 }
 
 impl PowerKernels {
@@ -153,8 +203,15 @@ impl PowerKernels {
                 chacha_words,
             },
             layout,
-            buffers: Mutex::new(None),
+            reduce: ReduceKernels::new(ctx),
+            buffers: Mutex::new([None, None]),
+            max_chunk: MAX_CHUNK,
         }
+    }
+
+    /// At most `realizations` per chunk (at least 1).
+    pub fn set_max_chunk(&mut self, realizations: u64) {
+        self.max_chunk = realizations.max(1);
     }
 
     /// Run every realization of `jobs`. `gains_in` replaces the ChaCha draws (one `K`-vector per
@@ -166,6 +223,7 @@ impl PowerKernels {
         jobs: &[PowerJob],
         gains_in: Option<&[Vec<f32>]>,
         debug: bool,
+        readback: Readback,
     ) -> Result<PowerRun> {
         let kstride = jobs.iter().map(|j| j.devices).max().unwrap_or(1).max(1) as u64;
         let request = Request {
@@ -177,8 +235,9 @@ impl PowerKernels {
                 Some(_) => Stages::GainsGiven,
                 None => Stages::All,
             },
+            readback,
             kstride,
-            chunk: chunk_size(ctx, kstride),
+            chunk: chunk_size(ctx, kstride, self.max_chunk),
         };
         self.run_request(ctx, &request)
     }
@@ -205,8 +264,9 @@ impl PowerKernels {
             gains_in: None,
             debug: true,
             stages: Stages::Words,
+            readback: Readback::Latencies,
             kstride: words.max(1) as u64,
-            chunk: chunk_size(ctx, words.max(1) as u64),
+            chunk: chunk_size(ctx, words.max(1) as u64, self.max_chunk),
         };
         let run = self.run_request(ctx, &request)?;
         Ok(run
@@ -216,12 +276,16 @@ impl PowerKernels {
             .collect())
     }
 
+    /// Every chunk in order: chunk `i` is submitted on one buffer set, then chunk `i - 1` (on the
+    /// other) is read back while `i` runs.
     fn run_request(&self, ctx: &GpuContext, req: &Request) -> Result<PowerRun> {
         let csr = PowerCsr::new(req.jobs)?;
         let mut run = PowerRun {
             kernel_ns: ctx.timestamps.then_some(0.0),
             ..Default::default()
         };
+        let mut sets = self.buffers.lock().map_err(|_| poisoned())?;
+        let mut in_flight: Option<InFlight> = None;
         let mut gains_pos = 0usize;
         for pieces in chunk_pieces(req.jobs, req.chunk) {
             let total: u64 = pieces.iter().map(|p| p.count).sum();
@@ -237,43 +301,34 @@ impl PowerKernels {
             gains_pos += total as usize;
             let chunk = Chunk {
                 segs: segments(req.jobs, &csr, &pieces),
+                spans: spans(pieces.iter().map(|p| p.count as u32)),
+                pieces,
                 total,
                 gains,
             };
-            self.chunk(ctx, req, &csr, &chunk, &mut run)?;
+            let set = in_flight.as_ref().map_or(0, |f| 1 - f.set);
+            let sizes = buffer_sizes(req, &csr, &chunk);
+            let buffers = Buffers::fit(&mut sets[set], ctx, self, sizes);
+            let submitted = OnDevice {
+                ctx,
+                buffers,
+                sizes,
+            }
+            .submit(self, req, &chunk, &csr);
+            let this = InFlight {
+                set,
+                chunk,
+                sizes,
+                submitted,
+            };
+            if let Some(prev) = in_flight.replace(this) {
+                prev.collect(ctx, req, &sets, &mut run)?;
+            }
+        }
+        if let Some(last) = in_flight {
+            last.collect(ctx, req, &sets, &mut run)?;
         }
         Ok(run)
-    }
-
-    /// Upload, dispatch and read back one chunk, appending to `run`.
-    fn chunk(
-        &self,
-        ctx: &GpuContext,
-        req: &Request,
-        csr: &PowerCsr,
-        chunk: &Chunk,
-        run: &mut PowerRun,
-    ) -> Result<()> {
-        let (gx, gy, x_stride) = ctx.grid(chunk.total as u32);
-        let mut cache = self.buffers.lock().map_err(|_| poisoned())?;
-        let sizes = buffer_sizes(csr, chunk, req.kstride);
-        let dev = OnDevice {
-            ctx,
-            buffers: Buffers::fit(&mut cache, ctx, sizes),
-            sizes,
-        };
-        dev.upload(&params(req, chunk, x_stride), chunk, csr);
-        dev.dispatch(self, req.stages, (gx, gy));
-        dev.read_latencies(run)?;
-        dev.read_kernel_time(run)?;
-        if req.debug {
-            let rows = rows_of(req, chunk);
-            run.gains
-                .extend(dev.read_rows(&dev.buffers.bound.gains, &rows)?);
-            run.counts
-                .extend(dev.read_rows(&dev.buffers.bound.counts, &rows)?);
-        }
-        Ok(())
     }
 
     /// The kernels of `stages`, in order.
@@ -287,11 +342,50 @@ impl PowerKernels {
     }
 }
 
+/// A submitted chunk, on buffer set `set`, waiting to be read back.
+struct InFlight {
+    set: usize,
+    chunk: Chunk,
+    sizes: Sizes,
+    submitted: wgpu::SubmissionIndex,
+}
+
+impl InFlight {
+    /// Wait for this chunk alone (later ones keep running) and append what it read back.
+    fn collect(
+        self,
+        ctx: &GpuContext,
+        req: &Request,
+        sets: &[Option<Buffers>; 2],
+        run: &mut PowerRun,
+    ) -> Result<()> {
+        let buffers = sets[self.set].as_ref().expect("a submitted set is built");
+        let dev = OnDevice {
+            ctx,
+            buffers,
+            sizes: self.sizes,
+        };
+        match req.readback {
+            Readback::Latencies => dev.read_latencies(&self.submitted, run)?,
+            Readback::Stats => dev.read_stats(&self.submitted, &self.chunk, run)?,
+        }
+        dev.read_kernel_time(&self.submitted, run)?;
+        if req.debug {
+            let rows = rows_of(req, &self.chunk);
+            run.gains
+                .extend(dev.read_rows(&dev.buffers.bound.gains, &rows)?);
+            run.counts
+                .extend(dev.read_rows(&dev.buffers.bound.counts, &rows)?);
+        }
+        Ok(())
+    }
+}
+
 /// Realizations per chunk: buffers under the binding limit, a grid under the dispatch limit.
-fn chunk_size(ctx: &GpuContext, kstride: u64) -> u64 {
+fn chunk_size(ctx: &GpuContext, kstride: u64, max_chunk: u64) -> u64 {
     let by_mem = ctx.max_binding() / (4 * kstride.max(3));
     let d = ctx.limits.max_compute_workgroups_per_dimension as u64;
-    by_mem.min(64 * d * d).clamp(1, 1 << 22)
+    by_mem.min(64 * d * d).clamp(1, max_chunk)
 }
 
 fn params(req: &Request, chunk: &Chunk, x_stride: u32) -> PowerParams {
@@ -312,10 +406,12 @@ fn params(req: &Request, chunk: &Chunk, x_stride: u32) -> PowerParams {
     }
 }
 
-/// The bytes each binding of one chunk needs.
-fn buffer_sizes(csr: &PowerCsr, chunk: &Chunk, kstride: u64) -> PowerBindings<u64> {
-    let rows = chunk.total * kstride * 4;
-    PowerBindings {
+/// The bytes each buffer of one chunk needs.
+fn buffer_sizes(req: &Request, csr: &PowerCsr, chunk: &Chunk) -> Sizes {
+    let rows = chunk.total * req.kstride * 4;
+    let n_tiles: u64 = chunk.spans.iter().map(|s| s.tiles as u64).sum();
+    let stat = (SCHEMES * std::mem::size_of::<Stat>()) as u64;
+    let power = PowerBindings {
         params: std::mem::size_of::<PowerParams>() as u64,
         segs: std::mem::size_of_val(chunk.segs.as_slice()) as u64,
         req_offsets: (csr.offsets.len() * 4) as u64,
@@ -323,6 +419,23 @@ fn buffer_sizes(csr: &PowerCsr, chunk: &Chunk, kstride: u64) -> PowerBindings<u6
         gains: rows,
         counts: rows,
         outs: chunk.total * 12,
+    };
+    let stats = chunk.spans.len() as u64 * stat;
+    let reduce = ReduceBindings {
+        rparams: std::mem::size_of::<ReduceParams>() as u64,
+        spans: std::mem::size_of_val(chunk.spans.as_slice()) as u64,
+        outs: power.outs,
+        partials: n_tiles * stat,
+        stats,
+    };
+    let read = match req.readback {
+        Readback::Latencies => power.outs,
+        Readback::Stats => stats,
+    };
+    Sizes {
+        power,
+        reduce,
+        staging: if req.debug { read.max(rows) } else { read },
     }
 }
 
@@ -342,27 +455,29 @@ fn rows_of(req: &Request, chunk: &Chunk) -> Vec<(usize, usize)> {
 }
 
 impl Buffers {
-    /// The cached buffers, rebuilt (each at least as large as before) when one is too small.
+    /// The set's buffers, rebuilt (each at least as large as before) when one is too small.
     fn fit<'a>(
-        cache: &'a mut Option<Buffers>,
+        set: &'a mut Option<Buffers>,
         ctx: &GpuContext,
-        need: PowerBindings<u64>,
+        kernels: &PowerKernels,
+        need: Sizes,
     ) -> &'a Buffers {
-        let too_small = |b: &Buffers| {
-            b.sizes
-                .iter()
-                .zip(need.iter())
-                .any(|((_, have), (_, n))| have < n)
-        };
-        if cache.as_ref().is_none_or(too_small) {
-            let old = cache.as_ref().map_or(need.map(|_, _| 0), |b| b.sizes);
-            let sizes = need.zip(old).map(|_, &(n, o)| n.max(o).max(16));
-            *cache = Some(Buffers::new(ctx, sizes));
+        let too_small = |b: &Buffers| b.sizes.all().zip(need.all()).any(|(have, n)| have < n);
+        if set.as_ref().is_none_or(too_small) {
+            let grown = match set.as_ref() {
+                Some(old) => Sizes {
+                    power: need.power.zip(old.sizes.power).map(|_, &(n, o)| n.max(o)),
+                    reduce: need.reduce.zip(old.sizes.reduce).map(|_, &(n, o)| n.max(o)),
+                    staging: need.staging.max(old.sizes.staging),
+                },
+                None => need,
+            };
+            *set = Some(Buffers::new(ctx, kernels, grown));
         }
-        cache.as_ref().expect("just built")
+        set.as_ref().expect("just built")
     }
 
-    fn new(ctx: &GpuContext, sizes: PowerBindings<u64>) -> Self {
+    fn new(ctx: &GpuContext, kernels: &PowerKernels, sizes: Sizes) -> Self {
         let timestamps = ctx.timestamps.then(|| Timestamps {
             set: ctx.device.create_query_set(&wgpu::QuerySetDescriptor {
                 label: None,
@@ -377,12 +492,21 @@ impl Buffers {
             }),
             staging: ctx.readback(16),
         });
+        let buffer = |access: Access, size: u64| match access {
+            Access::Uniform => ctx.uniform(size),
+            Access::Read | Access::ReadWrite => ctx.storage(size),
+        };
+        let bound = sizes.power.map(|b, &size| buffer(b.access, size));
+        let reduce = sizes.reduce.map(|b, &size| match b.name {
+            "outs" => bound.outs.clone(),
+            _ => buffer(b.access, size),
+        });
         Buffers {
-            bound: sizes.map(|b, &size| match b.access {
-                Access::Uniform => ctx.uniform(size),
-                Access::Read | Access::ReadWrite => ctx.storage(size),
-            }),
-            staging: ctx.readback(sizes.gains.max(sizes.outs)),
+            power_group: ctx.bind_group(&kernels.layout, bound.iter()),
+            reduce_group: ctx.bind_group(&kernels.reduce.layout, reduce.iter()),
+            bound,
+            reduce,
+            staging: ctx.readback(sizes.staging),
             sizes,
             timestamps,
         }
@@ -393,11 +517,32 @@ impl Buffers {
 struct OnDevice<'a> {
     ctx: &'a GpuContext,
     buffers: &'a Buffers,
-    sizes: PowerBindings<u64>,
+    sizes: Sizes,
 }
 
 impl OnDevice<'_> {
-    fn upload(&self, params: &PowerParams, chunk: &Chunk, csr: &PowerCsr) {
+    /// Upload the chunk's inputs and queue its pass and copies.
+    fn submit(
+        &self,
+        kernels: &PowerKernels,
+        req: &Request,
+        chunk: &Chunk,
+        csr: &PowerCsr,
+    ) -> wgpu::SubmissionIndex {
+        let (gx, gy, x_stride) = self.ctx.grid(chunk.total as u32);
+        let reduce =
+            (req.readback == Readback::Stats).then(|| reduce_params(self.ctx, &chunk.spans));
+        self.upload(&params(req, chunk, x_stride), reduce.as_ref(), chunk, csr);
+        self.dispatch(kernels, req, reduce.as_ref(), (gx, gy))
+    }
+
+    fn upload(
+        &self,
+        params: &PowerParams,
+        reduce: Option<&ReduceParams>,
+        chunk: &Chunk,
+        csr: &PowerCsr,
+    ) {
         let (q, b) = (&self.ctx.queue, &self.buffers.bound);
         q.write_buffer(&b.params, 0, bytemuck::bytes_of(params));
         q.write_buffer(&b.segs, 0, bytemuck::cast_slice(&chunk.segs));
@@ -411,13 +556,24 @@ impl OnDevice<'_> {
         if let Some(g) = &chunk.gains {
             q.write_buffer(&b.gains, 0, bytemuck::cast_slice(g));
         }
+        if let Some(p) = reduce {
+            let r = &self.buffers.reduce;
+            q.write_buffer(&r.rparams, 0, bytemuck::bytes_of(p));
+            q.write_buffer(&r.spans, 0, bytemuck::cast_slice(&chunk.spans));
+        }
     }
 
     /// One compute pass (timed when the adapter can) running the stages' kernels over the same
-    /// grid, then `outs` into the staging buffer; one submit.
-    fn dispatch(&self, kernels: &PowerKernels, stages: Stages, (gx, gy): (u32, u32)) {
+    /// grid, then the reduction when asked; what is read back into the staging buffer; one
+    /// submit.
+    fn dispatch(
+        &self,
+        kernels: &PowerKernels,
+        req: &Request,
+        reduce: Option<&ReduceParams>,
+        (gx, gy): (u32, u32),
+    ) -> wgpu::SubmissionIndex {
         let (ctx, b) = (self.ctx, self.buffers);
-        let bind = ctx.bind_group(&kernels.layout, b.bound.iter());
         let mut enc = ctx.device.create_command_encoder(&Default::default());
         {
             let mut pass = enc.begin_compute_pass(&wgpu::ComputePassDescriptor {
@@ -430,31 +586,72 @@ impl OnDevice<'_> {
                     }
                 }),
             });
-            pass.set_bind_group(0, &bind, &[]);
-            for kernel in kernels.kernels(stages) {
+            pass.set_bind_group(0, &b.power_group, &[]);
+            for kernel in kernels.kernels(req.stages) {
                 pass.set_pipeline(kernel);
                 pass.dispatch_workgroups(gx, gy, 1);
+            }
+            if let Some(p) = reduce {
+                pass.set_bind_group(0, &b.reduce_group, &[]);
+                let r = &kernels.reduce;
+                pass.set_pipeline(&r.reduce_tiles);
+                pass.dispatch_workgroups(p.x_groups, p.n_tiles.div_ceil(p.x_groups), 1);
+                pass.set_pipeline(&r.reduce_spans);
+                let x = p.x_groups.min(p.n_spans);
+                pass.dispatch_workgroups(x, p.n_spans.div_ceil(p.x_groups), 1);
             }
         }
         if let Some(ts) = &b.timestamps {
             enc.resolve_query_set(&ts.set, 0..2, &ts.resolve, 0);
             enc.copy_buffer_to_buffer(&ts.resolve, 0, &ts.staging, 0, 16);
         }
-        enc.copy_buffer_to_buffer(&b.bound.outs, 0, &b.staging, 0, self.sizes.outs);
-        ctx.queue.submit([enc.finish()]);
+        let (from, size) = match req.readback {
+            Readback::Latencies => (&b.bound.outs, self.sizes.power.outs),
+            Readback::Stats => (&b.reduce.stats, self.sizes.reduce.stats),
+        };
+        enc.copy_buffer_to_buffer(from, 0, &b.staging, 0, size);
+        ctx.queue.submit([enc.finish()])
     }
 
-    fn read_latencies(&self, run: &mut PowerRun) -> Result<()> {
-        let bytes = self.ctx.read(&self.buffers.staging, self.sizes.outs)?;
+    fn read_latencies(&self, after: &wgpu::SubmissionIndex, run: &mut PowerRun) -> Result<()> {
+        let bytes = self
+            .ctx
+            .read(&self.buffers.staging, self.sizes.power.outs, after)?;
         let outs: Vec<f32> = bytemuck::pod_collect_to_vec(&bytes);
         run.latencies
             .extend(outs.chunks_exact(3).map(|c| [c[0], c[1], c[2]]));
         Ok(())
     }
 
-    fn read_kernel_time(&self, run: &mut PowerRun) -> Result<()> {
+    /// Three `Stat`s per piece of the chunk, in piece order.
+    fn read_stats(
+        &self,
+        after: &wgpu::SubmissionIndex,
+        chunk: &Chunk,
+        run: &mut PowerRun,
+    ) -> Result<()> {
+        let bytes = self
+            .ctx
+            .read(&self.buffers.staging, self.sizes.reduce.stats, after)?;
+        let stats: Vec<Stat> = bytemuck::pod_collect_to_vec(&bytes);
+        run.stats.extend(
+            chunk
+                .pieces
+                .iter()
+                .zip(stats.chunks_exact(SCHEMES))
+                .map(|(p, s)| PieceStats {
+                    job: p.job,
+                    count: p.count,
+                    stats: [s[0], s[1], s[2]],
+                }),
+        );
+        Ok(())
+    }
+
+    fn read_kernel_time(&self, after: &wgpu::SubmissionIndex, run: &mut PowerRun) -> Result<()> {
         if let Some(ts) = &self.buffers.timestamps {
-            let t: Vec<u64> = bytemuck::pod_collect_to_vec(&self.ctx.read(&ts.staging, 16)?);
+            let t: Vec<u64> =
+                bytemuck::pod_collect_to_vec(&self.ctx.read(&ts.staging, 16, after)?);
             let period = self.ctx.queue.get_timestamp_period() as f64;
             let ns = t[1].saturating_sub(t[0]) as f64 * period;
             run.kernel_ns = Some(run.kernel_ns.unwrap_or(0.0) + ns);
@@ -469,11 +666,11 @@ impl OnDevice<'_> {
         buf: &wgpu::Buffer,
         rows: &[(usize, usize)],
     ) -> Result<Vec<Vec<T>>> {
-        let (ctx, size) = (self.ctx, self.sizes.gains);
+        let (ctx, size) = (self.ctx, self.sizes.power.gains);
         let mut enc = ctx.device.create_command_encoder(&Default::default());
         enc.copy_buffer_to_buffer(buf, 0, &self.buffers.staging, 0, size);
-        ctx.queue.submit([enc.finish()]);
-        let bytes = ctx.read(&self.buffers.staging, size)?;
+        let copied = ctx.queue.submit([enc.finish()]);
+        let bytes = ctx.read(&self.buffers.staging, size, &copied)?;
         Ok(rows
             .iter()
             .map(|&(at, width)| bytemuck::pod_collect_to_vec(&bytes[at * 4..][..width * 4]))
@@ -550,6 +747,7 @@ mod tests {
             } else {
                 Stages::All
             },
+            readback: Readback::Latencies,
             kstride: 8,
             chunk,
         };

@@ -15,7 +15,7 @@ use serde::{Deserialize, Serialize};
 use super::shard::Shard;
 use super::spec::{Metric, PointParams, Scheme, Study};
 use super::stats::{Acc, Cell};
-use crate::backend::{Backend, Outcome, PowerJob, PowerSettings};
+use crate::backend::{Backend, JobStats, PowerJob, PowerSettings};
 use crate::channel::{Purpose, rayleigh_gains, stream_rng};
 use crate::error::{FieldError, MbaError, Result};
 use crate::latency::{Delivery, LatencyPlan, Planner};
@@ -52,8 +52,9 @@ struct BnbPick {
 
 pub const METRICS: usize = Metric::ALL.len();
 
-/// Realization-times-trial outcomes evaluated per backend call (bounds memory and gives the
-/// progress bar something to show). Public so tests can cross a chunk boundary.
+/// Realization-times-trial samples per batch of trials, one backend call each (gives the
+/// progress bar something to show; backends bound their own memory). Public so tests can
+/// cross a batch boundary.
 pub const BATCH_SAMPLES: u64 = 1 << 16;
 
 /// The library of point `p` (trial `t` when libraries are drawn per trial).
@@ -382,8 +383,8 @@ impl Batch<'_> {
             .collect()
     }
 
-    /// Power control over every realization, in chunks (in order) so that memory stays bounded
-    /// however many there are; latencies go into each trial's unit.
+    /// Power control over every realization: one backend call for the batch's jobs (per trial:
+    /// greedy, then bnb and lagrangian when compared), whose statistics go into each trial's unit.
     fn add_latencies(&self, sel: &Selected, units: &mut [UnitStats]) -> Result<()> {
         let Batch {
             study,
@@ -400,75 +401,60 @@ impl Batch<'_> {
             path_loss: pt.system.path_loss,
             constant_power_w: pt.system.constant_power_w,
         };
-        let total = f.study.realizations;
-        let chunk = total.min(BATCH_SAMPLES);
-        let mut first = 0;
-        while first < total {
-            let r = chunk.min(total - first);
-            let mut jobs = Vec::with_capacity(trials.len() * 2);
-            for (i, &t) in trials.iter().enumerate() {
-                jobs.push(job(&sel.greedy[i], n, f.study.seed, p, t, first, r));
-                if let Some(b) = &sel.bnb {
-                    jobs.push(job(&b[i].selection, n, f.study.seed, p, t, first, r));
-                }
-                if let Some(l) = &sel.lagrangian {
-                    jobs.push(job(&l[i].selection, n, f.study.seed, p, t, first, r));
-                }
-                if let Some(m) = &sel.multicast {
-                    jobs.push(keyed(m[i].clone(), f.study.seed, p, t, first, r));
-                }
+        let r = f.study.realizations;
+        let mut jobs = Vec::with_capacity(trials.len() * 3);
+        for (i, &t) in trials.iter().enumerate() {
+            jobs.push(job(&sel.greedy[i], n, f.study.seed, p, t, r));
+            if let Some(b) = &sel.bnb {
+                jobs.push(job(&b[i].selection, n, f.study.seed, p, t, r));
             }
-            let outcomes = backend.power_batch(&settings, &jobs)?;
-            if outcomes.len() as u64 != jobs.len() as u64 * r {
-                return Err(MbaError::Backend {
-                    backend: backend.name(),
-                    what: format!(
-                        "returned {} outcomes for {} realizations",
-                        outcomes.len(),
-                        jobs.len() as u64 * r
-                    ),
-                });
+            if let Some(l) = &sel.lagrangian {
+                jobs.push(job(&l[i].selection, n, f.study.seed, p, t, r));
             }
-            let stride = (jobs.len() / trials.len()) * r as usize;
-            for (i, unit) in units.iter_mut().enumerate() {
-                // Per trial: greedy, then bnb, lagrangian and multicast when compared, `r`
-                // outcomes each.
-                let mut parts = outcomes[i * stride..(i + 1) * stride].chunks(r as usize);
-                let greedy = parts.next().unwrap_or_default();
-                let mut next_if = |on: bool| {
-                    if on {
-                        parts.next().unwrap_or_default()
-                    } else {
-                        &[]
-                    }
-                };
-                let by = TrialOutcomes {
-                    greedy,
-                    bnb: next_if(sel.bnb.is_some()),
-                    lagrangian: next_if(sel.lagrangian.is_some()),
-                    multicast: next_if(sel.multicast.is_some()),
-                };
-                let k = sel.instances[i].num_devices();
-                push_latencies(&mut unit.accs, &f.study.schemes, k, &by);
+            if let Some(m) = &sel.multicast {
+                jobs.push(keyed(m[i].clone(), f.study.seed, p, t, r));
             }
-            first += r;
+        }
+        let stats = backend.power_stats(&settings, &jobs)?;
+        if stats.len() != jobs.len() {
+            return Err(MbaError::Backend {
+                backend: backend.name(),
+                what: format!(
+                    "returned {} statistics for {} jobs",
+                    stats.len(),
+                    jobs.len()
+                ),
+            });
+        }
+        // Per trial: greedy, then bnb, lagrangian and multicast when compared.
+        let per_trial = jobs.len() / trials.len().max(1);
+        for (unit, of_trial) in units.iter_mut().zip(stats.chunks(per_trial)) {
+            let mut parts = of_trial.iter();
+            let greedy = parts.next();
+            let mut next_if = |on: bool| if on { parts.next() } else { None };
+            let by = TrialStats {
+                greedy,
+                bnb: next_if(sel.bnb.is_some()),
+                lagrangian: next_if(sel.lagrangian.is_some()),
+                multicast: next_if(sel.multicast.is_some()),
+            };
+            add_trial_latencies(&mut unit.accs, &f.study.schemes, &by);
         }
         Ok(())
     }
 }
 
-fn job(sel: &Selection, n: usize, seed: u64, p: usize, t: u64, first: u64, len: u64) -> PowerJob {
-    keyed(PowerJob::from_selection(sel, n), seed, p, t, first, len)
+fn job(sel: &Selection, n: usize, seed: u64, p: usize, t: u64, realizations: u64) -> PowerJob {
+    keyed(PowerJob::from_selection(sel, n), seed, p, t, realizations)
 }
 
-/// `base` for realizations `first..first + len` of trial `t` at point `p`.
-fn keyed(base: PowerJob, seed: u64, p: usize, t: u64, first: u64, len: u64) -> PowerJob {
+/// `base` for the realizations of trial `t` at point `p`.
+fn keyed(base: PowerJob, seed: u64, p: usize, t: u64, realizations: u64) -> PowerJob {
     PowerJob {
         seed,
         point: p as u64,
         trial: t,
-        first_realization: first,
-        realizations: len,
+        realizations,
         ..base
     }
 }
@@ -483,13 +469,13 @@ struct TrialBlocks {
     multicast: Option<usize>,
 }
 
-/// A trial's outcomes of consecutive realizations under each selection.
-struct TrialOutcomes<'a> {
-    greedy: &'a [Outcome],
-    bnb: &'a [Outcome],
-    lagrangian: &'a [Outcome],
-    /// Multicast's job: its `mba` outcome is plain multicast's latency.
-    multicast: &'a [Outcome],
+/// A trial's latency statistics under each selection (`None`: not compared).
+struct TrialStats<'a> {
+    greedy: Option<&'a JobStats>,
+    bnb: Option<&'a JobStats>,
+    lagrangian: Option<&'a JobStats>,
+    /// Multicast's job: its `mba` statistics are plain multicast's.
+    multicast: Option<&'a JobStats>,
 }
 
 /// A trial's blocks sent and gap to the proven bound, one sample each per scheme. Unicast and
@@ -515,24 +501,23 @@ fn push_blocks(accs: &mut [Acc], schemes: &[Scheme], blocks: &TrialBlocks) {
     }
 }
 
-/// Fold outcomes of consecutive realizations, in realization order, into a trial's statistics.
-fn push_latencies(accs: &mut [Acc], schemes: &[Scheme], devices: usize, by: &TrialOutcomes) {
-    let k = devices as f64;
+/// Add a trial's latency statistics, each scheme's from its selection's job. The cells start
+/// empty, so they hold exactly what the backend folded.
+fn add_trial_latencies(accs: &mut [Acc], schemes: &[Scheme], by: &TrialStats) {
     for (s, scheme) in schemes.iter().enumerate() {
-        let (outcomes, pick): (&[Outcome], fn(&Outcome) -> f64) = match scheme {
-            Scheme::MbaGreedy => (by.greedy, |o| o.mba),
-            Scheme::MbaBnb => (by.bnb, |o| o.mba),
-            Scheme::MbaLagrangian => (by.lagrangian, |o| o.mba),
-            Scheme::MbaConstantPower => (by.greedy, |o| o.constant),
-            Scheme::Unicast => (by.greedy, |o| o.unicast),
-            Scheme::MbaLatency | Scheme::UnicastLatency => continue,
-            Scheme::Multicast => (by.multicast, |o| o.mba),
+        let stats = match scheme {
+            Scheme::MbaGreedy => by.greedy.map(|j| &j.mba),
+            Scheme::MbaBnb => by.bnb.map(|j| &j.mba),
+            Scheme::MbaLagrangian => by.lagrangian.map(|j| &j.mba),
+            Scheme::MbaConstantPower => by.greedy.map(|j| &j.constant),
+            Scheme::Unicast => by.greedy.map(|j| &j.unicast),
+            Scheme::Multicast => by.multicast.map(|j| &j.mba),
+            Scheme::MbaLatency | Scheme::UnicastLatency => None,
         };
+        let Some(stats) = stats else { continue };
         let cell = &mut accs[s * METRICS..(s + 1) * METRICS];
-        for l in outcomes.iter().map(pick) {
-            cell[Metric::LatencyS.slot()].push(l);
-            cell[Metric::LatencyPerDeviceS.slot()].push(l / k);
-        }
+        cell[Metric::LatencyS.slot()].merge(&stats.latency_s);
+        cell[Metric::LatencyPerDeviceS.slot()].merge(&stats.latency_per_device_s);
     }
 }
 

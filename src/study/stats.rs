@@ -6,15 +6,9 @@
 
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
-/// Count, sum, sum of squares and outages of one `(point, scheme, metric)` cell.
-/// An outage (infinite or NaN sample) counts in `count` and `outages`, never in the sums.
-#[derive(Debug, Clone, Copy, PartialEq, Default)]
-pub struct Acc {
-    pub count: u64,
-    pub sum: f64,
-    pub sumsq: f64,
-    pub outages: u64,
-}
+/// The accumulator of one `(point, scheme, metric)` cell: the backend's, since backends
+/// return a job's latencies as these statistics (`Backend::power_stats`).
+pub use crate::backend::Acc;
 
 /// What a cell reports.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize)]
@@ -31,31 +25,6 @@ pub struct Summary {
 }
 
 impl Acc {
-    /// Add one sample.
-    #[inline]
-    pub fn push(&mut self, x: f64) {
-        self.count += 1;
-        if x.is_finite() {
-            self.sum += x;
-            self.sumsq += x * x;
-        } else {
-            self.outages += 1;
-        }
-    }
-
-    /// Add another cell's statistics (call in a fixed order for reproducible sums).
-    pub fn merge(&mut self, o: &Acc) {
-        self.count += o.count;
-        self.sum += o.sum;
-        self.sumsq += o.sumsq;
-        self.outages += o.outages;
-    }
-
-    /// Samples that entered the sums.
-    pub fn served(&self) -> u64 {
-        self.count - self.outages
-    }
-
     pub fn summary(&self) -> Summary {
         let n = self.served();
         let mean = (n > 0).then(|| self.sum / n as f64);

@@ -8,6 +8,8 @@ use super::{Access, Binding};
 use crate::gpu::greedy::{GREEDY_BINDINGS, GREEDY_ENTRY_POINTS, GREEDY_WGSL, GreedyParams};
 use crate::gpu::pack::{Dev, Segment};
 use crate::gpu::power::{POWER_BINDINGS, POWER_ENTRY_POINTS, POWER_WGSL, PowerParams};
+use crate::gpu::reduce::{REDUCE_BINDINGS, REDUCE_ENTRY_POINTS, REDUCE_WGSL, ReduceParams};
+use crate::gpu::twins::reduce::{Span, Stat};
 
 const COMMON_WGSL: &str = include_str!("../../../shaders/common.wgsl");
 
@@ -244,6 +246,42 @@ fn power_segment_matches_wgsl() {
 }
 
 #[test]
+fn reduce_structs_match_wgsl() {
+    let rust = rust_fields!(ReduceParams {
+        n_tiles: u32,
+        n_spans: u32,
+        x_groups: u32,
+        pad: u32,
+    });
+    let size = size_of::<ReduceParams>();
+    assert_same_layout(REDUCE_WGSL, "ReduceParams", true, rust, size);
+    let rust = rust_fields!(Span {
+        start: u32,
+        count: u32,
+        first_tile: u32,
+        tiles: u32,
+    });
+    assert_same_layout(REDUCE_WGSL, "Span", false, rust, size_of::<Span>());
+    let rust = rust_fields!(Stat {
+        served: u32,
+        mean: f32,
+        m2: f32,
+    });
+    assert_same_layout(REDUCE_WGSL, "Stat", false, rust, size_of::<Stat>());
+}
+
+/// The twins' constants are the shader's.
+#[test]
+fn reduce_constants_match_wgsl() {
+    use crate::gpu::twins::reduce::{SCHEMES, TILE};
+    let src = strip_comments(REDUCE_WGSL);
+    assert!(src.contains(&format!("const TILE: u32 = {TILE}u;")));
+    assert!(src.contains(&format!("const SCHEMES: u32 = {SCHEMES}u;")));
+    assert!(src.contains(&format!("@workgroup_size({TILE})")));
+    assert!(src.contains(&format!("array<Stat, {}>", TILE * SCHEMES)));
+}
+
+#[test]
 fn greedy_params_match_wgsl() {
     let rust = rust_fields!(GreedyParams {
         models: u32,
@@ -285,6 +323,7 @@ fn assert_bindings(src: &str, table: &[Binding], module: &str) {
 #[test]
 fn binding_tables_match_wgsl() {
     assert_bindings(POWER_WGSL, POWER_BINDINGS, "power.wgsl");
+    assert_bindings(REDUCE_WGSL, REDUCE_BINDINGS, "reduce.wgsl");
     assert_bindings(GREEDY_WGSL, GREEDY_BINDINGS, "greedy.wgsl");
     assert!(
         wgsl_bindings(COMMON_WGSL).is_empty(),
@@ -295,6 +334,7 @@ fn binding_tables_match_wgsl() {
 #[test]
 fn entry_points_match_wgsl() {
     assert_eq!(POWER_ENTRY_POINTS.to_vec(), wgsl_entry_points(POWER_WGSL));
+    assert_eq!(REDUCE_ENTRY_POINTS.to_vec(), wgsl_entry_points(REDUCE_WGSL));
     assert_eq!(GREEDY_ENTRY_POINTS.to_vec(), wgsl_entry_points(GREEDY_WGSL));
 }
 
@@ -308,6 +348,7 @@ fn twins_are_named_after_wgsl_functions() {
             include_str!("../twins/power.rs"),
             include_str!("../../../shaders/power.wgsl"),
         ),
+        ("reduce", include_str!("../twins/reduce.rs"), REDUCE_WGSL),
         ("greedy", include_str!("../twins/greedy.rs"), GREEDY_WGSL),
     ] {
         let wgsl = wgsl_functions(wgsl);
