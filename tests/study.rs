@@ -473,6 +473,47 @@ fn outages_are_counted_and_never_averaged() {
     assert_eq!(json["rows"][0]["outages"], 45);
 }
 
+/// A noise spectral density gives the numbers of its noise power `N0 * B`, given in `[system]`
+/// or swept; and they are not the default noise's numbers.
+#[test]
+fn noise_psd_studies_equal_noise_power_studies() {
+    let bandwidth = 20e6;
+    let psd = [1e-17, 3e-16];
+    let study = |system: &str, parameter: &str, values: &[f64]| {
+        let text = SMALL
+            .replace(
+                "[generator]",
+                &format!("[system]\nbandwidth_hz = {bandwidth:?}\n{system}\n[generator]"),
+            )
+            .replace(
+                "parameter = \"devices\"",
+                &format!("parameter = \"{parameter}\""),
+            )
+            .replace("values = [2, 7]", &format!("values = {values:?}"))
+            .replace("[generator]\n", "[generator]\ndevices = 4\n");
+        bits(&rows_of(
+            &Study::from_text("noise.toml", &text).unwrap(),
+            &CpuBackend,
+            1,
+        ))
+    };
+    let power = psd.map(|n| n * bandwidth);
+    // Swept, the values themselves differ (W/Hz against W); every number else is the same.
+    let numbers = |rows: Vec<RowBits>| {
+        rows.into_iter()
+            .map(|r| (r.1, r.2, r.3, r.4))
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(
+        numbers(study("", "noise_psd_w_per_hz", &psd)),
+        numbers(study("", "noise_w", &power))
+    );
+    let fixed = |noise: &str| study(noise, "energy_j", &[200.0, 320.0]);
+    let by_psd = fixed(&format!("noise_psd_w_per_hz = {:?}", psd[1]));
+    assert_eq!(by_psd, fixed(&format!("noise_w = {:?}", power[1])));
+    assert_ne!(by_psd, fixed(""));
+}
+
 fn assert_bad_study(name: &str, text: &str, extra: &[&str], needles: &[&str]) {
     let dir = scratch(name);
     let file = dir.join("bad.toml");
@@ -548,6 +589,27 @@ fn bad_study_files_exit_2_naming_file_and_field() {
         &["--shard", "0-based"],
     );
     assert_bad_study("zero-trials", ok, &["--trials", "0"], &["--trials"]);
+    assert_bad_study(
+        "both-noise-keys",
+        &format!("[system]\nnoise_w = 0.05\nnoise_psd_w_per_hz = 0.5e-9\n{ok}"),
+        &[],
+        &[
+            "bad.toml",
+            "system.noise_w",
+            "system.noise_psd_w_per_hz",
+            "not both",
+        ],
+    );
+    assert_bad_study(
+        "noise-swept-and-given",
+        "[system]\nnoise_psd_w_per_hz = 0.5e-9\n[sweep]\nparameter = \"noise_w\"\nvalues = [1e-9]\n",
+        &[],
+        &[
+            "bad.toml",
+            "system.noise_psd_w_per_hz",
+            "the sweep sets noise_w",
+        ],
+    );
 }
 
 /// docs/gpu.md: the same study on the GPU backend (lavapipe in CI) matches the CPU reference within

@@ -18,6 +18,7 @@
 //!
 //! [sweep]
 //! parameter = "energy_j"   # devices | energy_j | blocks | qos_ratio | bandwidth_hz | models
+//!                          # | noise_w | noise_psd_w_per_hz
 //! values = [200, 240, 280, 320]
 //! ```
 //! Unknown keys are errors; every value is checked at load with the file and field named.
@@ -140,6 +141,10 @@ pub enum SweepParameter {
     QosRatio,
     BandwidthHz,
     Models,
+    /// The noise power over the band, W (`system.noise_w`).
+    NoiseW,
+    /// The noise spectral density, W/Hz (`system.noise_psd_w_per_hz`).
+    NoisePsdWPerHz,
 }
 
 impl SweepParameter {
@@ -151,6 +156,8 @@ impl SweepParameter {
             SweepParameter::QosRatio => "qos_ratio",
             SweepParameter::BandwidthHz => "bandwidth_hz",
             SweepParameter::Models => "models",
+            SweepParameter::NoiseW => "noise_w",
+            SweepParameter::NoisePsdWPerHz => "noise_psd_w_per_hz",
         }
     }
 
@@ -162,6 +169,8 @@ impl SweepParameter {
             SweepParameter::QosRatio => "QoS ratio",
             SweepParameter::BandwidthHz => "bandwidth B (Hz)",
             SweepParameter::Models => "models M",
+            SweepParameter::NoiseW => "noise power N0 (W)",
+            SweepParameter::NoisePsdWPerHz => "noise spectral density (W/Hz)",
         }
     }
 
@@ -175,6 +184,8 @@ impl SweepParameter {
             SweepParameter::BandwidthHz => &["system.bandwidth_hz"],
             // More distinct devices than models is reported on `devices`.
             SweepParameter::Models => &["generator.models", "generator.devices"],
+            SweepParameter::NoiseW => &["system.noise_w"],
+            SweepParameter::NoisePsdWPerHz => &["system.noise_psd_w_per_hz"],
         };
         fields.contains(&field)
     }
@@ -307,6 +318,8 @@ impl StudyFile {
             SweepParameter::QosRatio => generator.qos_ratio = v,
             SweepParameter::BandwidthHz => system.bandwidth_hz = v,
             SweepParameter::Models => generator.models = v as usize,
+            SweepParameter::NoiseW => system.noise_w = Some(v),
+            SweepParameter::NoisePsdWPerHz => system.noise_psd_w_per_hz = Some(v),
         }
         PointParams {
             value: v,
@@ -345,6 +358,7 @@ impl StudyFile {
         }
         self.exact.validate("exact.")?;
         self.lagrangian.validate("lagrangian.")?;
+        self.check_noise_sweep()?;
         if self.sweep.values.is_empty() {
             return Err(FieldError::new(
                 "sweep.values",
@@ -352,6 +366,27 @@ impl StudyFile {
             ));
         }
         (0..self.points()).try_for_each(|p| self.check_point(p))
+    }
+
+    /// A noise sweep and the other noise key in `[system]` would give both keys at every point.
+    fn check_noise_sweep(&self) -> Result<(), FieldError> {
+        let (other, given) = match self.sweep.parameter {
+            SweepParameter::NoiseW => ("noise_psd_w_per_hz", self.system.noise_psd_w_per_hz),
+            SweepParameter::NoisePsdWPerHz => ("noise_w", self.system.noise_w),
+            _ => return Ok(()),
+        };
+        match given {
+            None => Ok(()),
+            Some(v) => Err(FieldError::new(
+                format!("system.{other}"),
+                format!(
+                    "{} is given, but the sweep sets {}: the noise is given one way only; \
+                     remove system.{other} or sweep {other}",
+                    number(v),
+                    self.sweep.parameter.name()
+                ),
+            )),
+        }
     }
 
     /// Trials, realizations and the work they make, within the limits (also after flags).
