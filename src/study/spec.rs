@@ -79,6 +79,17 @@ impl Scheme {
             Scheme::MbaLagrangian => "mba_lagrangian",
         }
     }
+
+    /// The scheme in words, for legends and summary tables (files keep [`Scheme::name`]).
+    pub fn label(self) -> &'static str {
+        match self {
+            Scheme::MbaGreedy => "MBA, greedy selection",
+            Scheme::MbaBnb => "MBA, optimal selection",
+            Scheme::MbaConstantPower => "MBA, constant power",
+            Scheme::Unicast => "unicast",
+            Scheme::MbaLagrangian => "MBA, Lagrangian selection",
+        }
+    }
 }
 
 /// What is recorded for every scheme.
@@ -121,6 +132,17 @@ impl Metric {
         }
     }
 
+    /// What a plot of it shows, for its title.
+    pub fn title(self) -> &'static str {
+        match self {
+            Metric::LatencyS => "Total downloading latency",
+            Metric::LatencyPerDeviceS => "Downloading latency per device",
+            Metric::Blocks => "Blocks broadcast",
+            Metric::Gap => "Gap of the selection to its lower bound",
+        }
+    }
+
+    /// Its axis title, with the unit.
     pub fn label(self) -> &'static str {
         match self {
             Metric::LatencyS => "total latency (s)",
@@ -161,6 +183,21 @@ impl SweepParameter {
         }
     }
 
+    /// What it is, in words, for plot titles.
+    pub fn title(self) -> &'static str {
+        match self {
+            SweepParameter::Devices => "number of devices",
+            SweepParameter::EnergyJ => "energy budget",
+            SweepParameter::Blocks => "blocks per model",
+            SweepParameter::QosRatio => "QoS ratio",
+            SweepParameter::BandwidthHz => "bandwidth",
+            SweepParameter::Models => "number of models",
+            SweepParameter::NoiseW => "noise power",
+            SweepParameter::NoisePsdWPerHz => "noise spectral density",
+        }
+    }
+
+    /// Its axis title, with the unit.
     pub fn label(self) -> &'static str {
         match self {
             SweepParameter::Devices => "devices K",
@@ -190,7 +227,8 @@ impl SweepParameter {
         fields.contains(&field)
     }
 
-    fn is_count(self) -> bool {
+    /// Whether its values are whole numbers (devices, blocks, models).
+    pub fn is_count(self) -> bool {
         matches!(
             self,
             SweepParameter::Devices | SweepParameter::Blocks | SweepParameter::Models
