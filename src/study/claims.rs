@@ -228,7 +228,7 @@ impl Claim {
     /// The x ranges where the curve is within the claim's tolerance, and where it meets the
     /// paper's number, along the curve drawn straight between the points in `(ln x, value)`
     /// (for log-spaced sweeps such as the regime study's noise).
-    pub fn holds(&self, curve: &[Sample]) -> (Vec<(f64, f64)>, Vec<(f64, f64)>) {
+    pub fn holds(&self, curve: &[Sample]) -> (Vec<Interval>, Vec<Interval>) {
         let points: Vec<(f64, f64)> = curve.iter().map(|s| (s.x, s.value)).collect();
         let tol = self.tolerance * self.paper;
         (
@@ -249,11 +249,14 @@ fn ratio(a: Sample, b: Sample) -> Sample {
     }
 }
 
+/// A closed interval `[a, b]` of x.
+pub type Interval = (f64, f64);
+
 /// The closed x intervals where `lo <= y <= hi` on the line through `points` (x > 0,
 /// increasing) drawn straight in `(ln x, y)`; intervals that touch are merged, and a single
 /// crossing is an interval of one point.
-pub fn band(points: &[(f64, f64)], lo: f64, hi: f64) -> Vec<(f64, f64)> {
-    let mut out: Vec<(f64, f64)> = Vec::new();
+pub fn band(points: &[(f64, f64)], lo: f64, hi: f64) -> Vec<Interval> {
+    let mut out: Vec<Interval> = Vec::new();
     let mut push = |a: f64, b: f64| match out.last_mut() {
         Some(last) if last.1 >= a => last.1 = last.1.max(b),
         _ => out.push((a, b)),

@@ -211,6 +211,9 @@ fn draw<DB: DrawingBackend>(
     root.present().map_err(e)
 }
 
+/// At most how many x ticks, and how each reads.
+type Ticks<'f> = (usize, &'f dyn Fn(&f64) -> String);
+
 /// A whole number without decimals (a count's tick), anything else as `number` writes it.
 fn whole(v: &f64) -> String {
     if v.fract() == 0.0 {
@@ -226,7 +229,7 @@ fn fill<'a, DB: DrawingBackend + 'a, X>(
     mut chart: ChartContext<'a, DB, Cartesian2d<X, RangedCoordf64>>,
     data: &[Series],
     (x_desc, y_desc): (&str, &str),
-    x_ticks: Option<(usize, &dyn Fn(&f64) -> String)>,
+    x_ticks: Option<Ticks<'_>>,
     cap: &dyn Fn(f64) -> (f64, f64),
 ) -> std::result::Result<(), String>
 where
