@@ -816,6 +816,39 @@ fn merge_of_huge_consistent_sums_finishes_with_finite_numbers() {
     assert!(dir.join("huge/latency_s.png").exists());
 }
 
+/// A latency row of `scheme` at sweep point `point` (value `x`) with `mean` and CI `ci95`.
+fn latency_row(point: usize, x: f64, scheme: &str, mean: f64, ci95: f64) -> Row {
+    Row {
+        point,
+        parameter: "energy_j".into(),
+        value: x,
+        scheme: scheme.into(),
+        metric: "latency_s".into(),
+        mean: Some(mean),
+        ci95: Some(ci95),
+        count: 2,
+        outages: 0,
+    }
+}
+
+/// Plot `rows` into `out` on another thread; it must succeed within 30 s.
+fn plots_promptly(out: PathBuf, study: &Study, rows: Vec<Row>) {
+    std::fs::create_dir_all(&out).unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    let s = study.clone();
+    let what = format!("{rows:?}");
+    std::thread::spawn(move || {
+        let _ = tx.send(::mba::study::plot::plot_metric(
+            &out,
+            &s,
+            &rows,
+            Metric::LatencyS,
+        ));
+    });
+    let done = rx.recv_timeout(Duration::from_secs(30));
+    assert!(matches!(done, Ok(Ok(()))), "plot of {what}: {done:?}");
+}
+
 /// Plots of any finite or non-finite value return promptly (the tick loop once spun on +inf).
 #[test]
 fn plots_of_extreme_values_never_hang() {
@@ -831,35 +864,26 @@ fn plots_of_extreme_values_never_hang() {
     .into_iter()
     .enumerate()
     {
-        let rows: Vec<Row> = means
+        let rows = means
             .iter()
             .zip(["mba_greedy", "mba_constant_power", "unicast"])
-            .map(|(&m, scheme)| Row {
-                point: 0,
-                parameter: "energy_j".into(),
-                value: 250.0,
-                scheme: scheme.into(),
-                metric: "latency_s".into(),
-                mean: Some(m),
-                ci95: Some(m.abs()),
-                count: 2,
-                outages: 0,
-            })
+            .map(|(&m, scheme)| latency_row(0, 250.0, scheme, m, m.abs()))
             .collect();
-        let out = dir.join(format!("plot{i}"));
-        std::fs::create_dir_all(&out).unwrap();
-        let (tx, rx) = std::sync::mpsc::channel();
-        let s = study.clone();
-        std::thread::spawn(move || {
-            let _ = tx.send(::mba::study::plot::plot_metric(
-                &out,
-                &s,
-                &rows,
-                Metric::LatencyS,
-            ));
-        });
-        let done = rx.recv_timeout(Duration::from_secs(30));
-        assert!(matches!(done, Ok(Ok(()))), "plot {means:?}: {done:?}");
+        plots_promptly(dir.join(format!("plot{i}")), &study, rows);
+    }
+    // Sweep values over many decades get a log axis (up to 200 decades), which must not
+    // overflow or spin either.
+    let sweeps = [
+        [1e-300, 1e300],
+        [5e-324, 1.7e308],
+        [1e-300, 1e-100],
+        [1e-10, 1e10],
+    ];
+    for (i, xs) in sweeps.into_iter().enumerate() {
+        let rows = (0..2)
+            .map(|p| latency_row(p, xs[p], "mba_greedy", 1.0, 0.5))
+            .collect();
+        plots_promptly(dir.join(format!("log{i}")), &study, rows);
     }
 }
 

@@ -99,7 +99,7 @@ enum XAxis {
     /// At most this many ticks, so that plotters' steps (1, 2 or 5 times a power of ten) are
     /// whole numbers.
     Integer(usize),
-    /// Logarithmic, for sweeps over three decades or more.
+    /// Logarithmic, for sweeps over three decades or more (and at most 200).
     Log,
 }
 
@@ -108,7 +108,8 @@ const MAX_TICKS: f64 = 12.0;
 
 /// The axis for data from `lo` to `hi`, drawn over `x` (padded).
 fn x_axis(param: SweepParameter, (lo, hi): (f64, f64), x: &std::ops::Range<f64>) -> XAxis {
-    if lo > 0.0 && hi / lo >= 1e3 {
+    // Up to 200 decades: plotters counts a log axis's decades, which must stay few and finite.
+    if lo > 0.0 && (1e3..=1e200).contains(&(hi / lo)) {
         return XAxis::Log;
     }
     if !param.is_count() {
@@ -186,14 +187,18 @@ fn draw<DB: DrawingBackend>(
     };
     match axis {
         XAxis::Log => {
-            // Padded by a factor, as the linear axes are by a share of the span.
-            let pad = (xmax / xmin).powf(0.05);
+            // Padded by a share of the span in ln x, as the linear axes are in x; in ln x so
+            // that no ratio of extreme values overflows.
+            let (lo, hi) = (xmin.ln(), xmax.ln());
+            let pad = 0.05 * (hi - lo);
+            let drawn = (lo - pad).exp().max(1.0 / DRAWABLE)..(hi + pad).exp().min(DRAWABLE);
             let chart = builder
-                .build_cartesian_2d((xmin / pad..xmax * pad).log_scale(), yr)
+                .build_cartesian_2d(drawn.log_scale(), yr)
                 .map_err(e)?;
-            let cap = pad.powf(0.2);
-            let ticks = |v: &f64| format!("{v:e}");
-            fill(chart, data, (x, y), Some((10, &ticks)), &|v| {
+            let cap = (0.2 * pad).exp();
+            let sci = |v: &f64| format!("{v:e}");
+            let ticks: &dyn Fn(&f64) -> String = if param.is_count() { &whole } else { &sci };
+            fill(chart, data, (x, y), Some((10, ticks)), &|v| {
                 (v / cap, v * cap)
             })
         }
