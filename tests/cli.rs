@@ -344,6 +344,49 @@ fn zero_bandwidth_or_energy_and_bad_toml() {
     assert_bad("toml-malformed", GOOD, Some("[system\n"), &["config.toml"]);
 }
 
+/// The noise given as a spectral density `N0` (W/Hz) is the noise power `N0 * B`: the same
+/// solution to the bit, and not the default noise's.
+#[test]
+fn noise_psd_is_noise_power_over_the_band() {
+    let (psd, bandwidth) = (2e-15, 20e6);
+    let solve = |name: &str, noise: &str| {
+        let dir = scratch(name);
+        let (inst, cfg) = (dir.join("i.json"), dir.join("c.toml"));
+        std::fs::write(&inst, GOOD).unwrap();
+        std::fs::write(
+            &cfg,
+            format!("[system]\nbandwidth_hz = {bandwidth:?}\n{noise}\n"),
+        )
+        .unwrap();
+        let args = [
+            "solve",
+            inst.to_str().unwrap(),
+            "--config",
+            cfg.to_str().unwrap(),
+            "--json",
+        ];
+        let out = mba(&args);
+        assert_eq!(out.status.code(), Some(0), "{out:?}");
+        let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        v["schemes"].clone()
+    };
+    let by_psd = solve("noise-psd", &format!("noise_psd_w_per_hz = {psd:?}"));
+    let by_power = solve("noise-power", &format!("noise_w = {:?}", psd * bandwidth));
+    let by_default = solve("noise-default", "");
+    assert_eq!(by_psd, by_power);
+    assert_ne!(by_psd["mba"]["latency_s"], by_default["mba"]["latency_s"]);
+}
+
+#[test]
+fn both_noise_keys_are_bad_input() {
+    assert_bad(
+        "noise-both",
+        GOOD,
+        Some("[system]\nnoise_w = 0.05\nnoise_psd_w_per_hz = 0.5e-9\n"),
+        &["system.noise_w", "system.noise_psd_w_per_hz", "not both"],
+    );
+}
+
 #[test]
 fn unreachable_qos_names_device_and_best_score() {
     let bad = GOOD.replace("\"qos\": 0.85", "\"qos\": 0.99");

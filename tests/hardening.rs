@@ -220,18 +220,15 @@ proptest! {
     /// with drawn and with fixed gains.
     #[test]
     fn library_systems_with_extreme_numbers(
-        vals in prop::collection::vec(prop::option::weighted(0.4, extreme()), 6),
+        vals in prop::collection::vec(prop::option::weighted(0.4, extreme()), 7),
         gain in prop::option::of(extreme()),
     ) {
         let mut s = SystemParams::default();
-        let fields = [
-            &mut s.bandwidth_hz, &mut s.noise_w, &mut s.block_bits, &mut s.energy_j,
-            &mut s.path_loss,
-        ];
+        let fields = [&mut s.bandwidth_hz, &mut s.block_bits, &mut s.energy_j, &mut s.path_loss];
         for (f, v) in fields.into_iter().zip(&vals) {
             if let Some(v) = v { *f = *v; }
         }
-        s.constant_power_w = vals[5];
+        (s.noise_w, s.noise_psd_w_per_hz, s.constant_power_w) = (vals[4], vals[5], vals[6]);
         if s.validate("system.").is_err() { return Ok(()); }
         let text = instance_with(3, &json_f64(gain.unwrap_or(1e-3)));
         let Ok(file) = serde_json::from_str::<InstanceFile>(&text) else { return Ok(()) };
@@ -246,9 +243,10 @@ proptest! {
     }
 }
 
-const SYSTEM_KEYS: [&str; 6] = [
+const SYSTEM_KEYS: [&str; 7] = [
     "bandwidth_hz",
     "noise_w",
+    "noise_psd_w_per_hz",
     "block_bits",
     "energy_j",
     "path_loss",
@@ -272,7 +270,7 @@ proptest! {
     /// `mba solve` with one extreme value in the instance and one in the settings.
     #[test]
     fn cli_solve_with_extreme_numbers(
-        field in 0usize..6, v in extreme(), key in 0usize..6, w in extreme(), ps in methods(),
+        field in 0usize..6, v in extreme(), key in 0usize..7, w in extreme(), ps in methods(),
     ) {
         let dir = scratch(&format!("solve-{field}-{key}"));
         let inst = dir.join("i.json");
@@ -320,13 +318,13 @@ proptest! {
     /// `mba simulate` with one extreme value in a tiny study: exit 0 or 2, and on success no
     /// NaN or infinity in the results.
     #[test]
-    fn cli_simulate_with_extreme_numbers(key in 0usize..10, v in extreme(), n in extreme_count(false)) {
+    fn cli_simulate_with_extreme_numbers(key in 0usize..11, v in extreme(), n in extreme_count(false)) {
         let dir = scratch(&format!("sim-{key}"));
         let (section, name, value) = match key {
             0 => ("study", "trials", n),
             1 => ("study", "realizations", n),
-            2..=7 => ("system", SYSTEM_KEYS[key - 2], toml_f64(v)),
-            8 => ("generator", "qos_ratio", toml_f64(v)),
+            2..=8 => ("system", SYSTEM_KEYS[key - 2], toml_f64(v)),
+            9 => ("generator", "qos_ratio", toml_f64(v)),
             _ => ("sweep", "values", format!("[{}]", toml_f64(v))),
         };
         let study = dir.join("s.toml");
@@ -687,6 +685,17 @@ fn values_outside_what_power_control_computes_are_bad_input() {
         ("bandwidth_hz", "1e308", "bandwidth_hz <= 1e12"),
         ("block_bits", "1e-300", "1 <= block_bits"),
         ("constant_power_w", "1e308", "constant_power_w <= 1e9"),
+        (
+            "noise_psd_w_per_hz",
+            "2",
+            "1e-36 <= noise_psd_w_per_hz <= 1",
+        ),
+        // 1e-5 W/Hz over the default 100 MHz is 1000 W of noise.
+        (
+            "noise_psd_w_per_hz",
+            "1e-5",
+            "makes a noise power of 1000.0000000000001 W, out of range: need 1e-24 <= noise power <= 1 W",
+        ),
     ] {
         let cfg = dir.join("c.toml");
         std::fs::write(&cfg, format!("[system]\n{key} = {value}\n")).unwrap();
@@ -807,6 +816,40 @@ fn merge_of_huge_consistent_sums_finishes_with_finite_numbers() {
     assert!(dir.join("huge/latency_s.png").exists());
 }
 
+/// A latency row of `scheme` at sweep point `point` (value `x`) with `mean` and CI `ci95`.
+fn latency_row(point: usize, x: f64, scheme: &str, mean: f64, ci95: f64) -> Row {
+    Row {
+        point,
+        parameter: "energy_j".into(),
+        value: x,
+        scheme: scheme.into(),
+        metric: "latency_s".into(),
+        group: String::new(),
+        mean: Some(mean),
+        ci95: Some(ci95),
+        count: 2,
+        outages: 0,
+    }
+}
+
+/// Plot `rows` into `out` on another thread; it must succeed within 30 s.
+fn plots_promptly(out: PathBuf, study: &Study, rows: Vec<Row>) {
+    std::fs::create_dir_all(&out).unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    let s = study.clone();
+    let what = format!("{rows:?}");
+    std::thread::spawn(move || {
+        let _ = tx.send(::mba::study::plot::plot_metric(
+            &out,
+            &s,
+            &rows,
+            Metric::LatencyS,
+        ));
+    });
+    let done = rx.recv_timeout(Duration::from_secs(30));
+    assert!(matches!(done, Ok(Ok(()))), "plot of {what}: {done:?}");
+}
+
 /// Plots of any finite or non-finite value return promptly (the tick loop once spun on +inf).
 #[test]
 fn plots_of_extreme_values_never_hang() {
@@ -822,36 +865,26 @@ fn plots_of_extreme_values_never_hang() {
     .into_iter()
     .enumerate()
     {
-        let rows: Vec<Row> = means
+        let rows = means
             .iter()
             .zip(["mba_greedy", "mba_constant_power", "unicast"])
-            .map(|(&m, scheme)| Row {
-                point: 0,
-                parameter: "energy_j".into(),
-                value: 250.0,
-                scheme: scheme.into(),
-                metric: "latency_s".into(),
-                group: String::new(),
-                mean: Some(m),
-                ci95: Some(m.abs()),
-                count: 2,
-                outages: 0,
-            })
+            .map(|(&m, scheme)| latency_row(0, 250.0, scheme, m, m.abs()))
             .collect();
-        let out = dir.join(format!("plot{i}"));
-        std::fs::create_dir_all(&out).unwrap();
-        let (tx, rx) = std::sync::mpsc::channel();
-        let s = study.clone();
-        std::thread::spawn(move || {
-            let _ = tx.send(::mba::study::plot::plot_metric(
-                &out,
-                &s,
-                &rows,
-                Metric::LatencyS,
-            ));
-        });
-        let done = rx.recv_timeout(Duration::from_secs(30));
-        assert!(matches!(done, Ok(Ok(()))), "plot {means:?}: {done:?}");
+        plots_promptly(dir.join(format!("plot{i}")), &study, rows);
+    }
+    // Sweep values over many decades get a log axis (up to 200 decades), which must not
+    // overflow or spin either.
+    let sweeps = [
+        [1e-300, 1e300],
+        [5e-324, 1.7e308],
+        [1e-300, 1e-100],
+        [1e-10, 1e10],
+    ];
+    for (i, xs) in sweeps.into_iter().enumerate() {
+        let rows = (0..2)
+            .map(|p| latency_row(p, xs[p], "mba_greedy", 1.0, 0.5))
+            .collect();
+        plots_promptly(dir.join(format!("log{i}")), &study, rows);
     }
 }
 

@@ -411,8 +411,8 @@ fn a_latency_study_is_identical_for_any_threads_and_shards() {
             .collect()
     };
     assert_eq!(bits(&one), bits(&two));
-    // Per point and scheme: 5 metrics over all devices, then score and ratio per group.
-    assert_eq!(one.len(), 2 * 2 * (5 + 2 * 2));
+    // Per point and scheme: 5 metrics over all devices, then score, ratio and blocks per group.
+    assert_eq!(one.len(), 2 * 2 * (5 + 2 * 3));
     assert!(one.iter().all(|r| r.metric != "gap"));
 }
 

@@ -386,7 +386,7 @@ fn sharded_cli_runs_merge_to_the_unsharded_files() {
         "point,parameter,value,scheme,metric,mean,ci95,count,outages,group\n0,devices,2,mba_greedy,"
     ));
     for m in ["latency_s", "latency_per_device_s", "blocks", "gap"] {
-        assert!(read(&whole, &format!("{m}.svg")).contains("mba_greedy"));
+        assert!(read(&whole, &format!("{m}.svg")).contains("MBA, greedy selection"));
         let png = std::fs::read(whole.join(format!("{m}.png"))).unwrap();
         assert_eq!(&png[..4], b"\x89PNG");
     }
@@ -573,6 +573,47 @@ fn outages_are_counted_and_never_averaged() {
     assert_eq!(json["rows"][0]["outages"], 45);
 }
 
+/// A noise spectral density gives the numbers of its noise power `N0 * B`, given in `[system]`
+/// or swept; and they are not the default noise's numbers.
+#[test]
+fn noise_psd_studies_equal_noise_power_studies() {
+    let bandwidth = 20e6;
+    let psd = [1e-17, 3e-16];
+    let study = |system: &str, parameter: &str, values: &[f64]| {
+        let text = SMALL
+            .replace(
+                "[generator]",
+                &format!("[system]\nbandwidth_hz = {bandwidth:?}\n{system}\n[generator]"),
+            )
+            .replace(
+                "parameter = \"devices\"",
+                &format!("parameter = \"{parameter}\""),
+            )
+            .replace("values = [2, 7]", &format!("values = {values:?}"))
+            .replace("[generator]\n", "[generator]\ndevices = 4\n");
+        bits(&rows_of(
+            &Study::from_text("noise.toml", &text).unwrap(),
+            &CpuBackend,
+            1,
+        ))
+    };
+    let power = psd.map(|n| n * bandwidth);
+    // Swept, the values themselves differ (W/Hz against W); every number else is the same.
+    let numbers = |rows: Vec<RowBits>| {
+        rows.into_iter()
+            .map(|r| (r.1, r.2, r.3, r.4))
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(
+        numbers(study("", "noise_psd_w_per_hz", &psd)),
+        numbers(study("", "noise_w", &power))
+    );
+    let fixed = |noise: &str| study(noise, "energy_j", &[200.0, 320.0]);
+    let by_psd = fixed(&format!("noise_psd_w_per_hz = {:?}", psd[1]));
+    assert_eq!(by_psd, fixed(&format!("noise_w = {:?}", power[1])));
+    assert_ne!(by_psd, fixed(""));
+}
+
 fn assert_bad_study(name: &str, text: &str, extra: &[&str], needles: &[&str]) {
     let dir = scratch(name);
     let file = dir.join("bad.toml");
@@ -648,6 +689,27 @@ fn bad_study_files_exit_2_naming_file_and_field() {
         &["--shard", "0-based"],
     );
     assert_bad_study("zero-trials", ok, &["--trials", "0"], &["--trials"]);
+    assert_bad_study(
+        "both-noise-keys",
+        &format!("[system]\nnoise_w = 0.05\nnoise_psd_w_per_hz = 0.5e-9\n{ok}"),
+        &[],
+        &[
+            "bad.toml",
+            "system.noise_w",
+            "system.noise_psd_w_per_hz",
+            "not both",
+        ],
+    );
+    assert_bad_study(
+        "noise-swept-and-given",
+        "[system]\nnoise_psd_w_per_hz = 0.5e-9\n[sweep]\nparameter = \"noise_w\"\nvalues = [1e-9]\n",
+        &[],
+        &[
+            "bad.toml",
+            "system.noise_psd_w_per_hz",
+            "the sweep sets noise_w",
+        ],
+    );
 }
 
 /// docs/gpu.md: the same study on the GPU backend (lavapipe in CI) matches the CPU reference within
@@ -775,6 +837,51 @@ fn reproduce_quick_writes_figures_and_summary() {
     assert!(dir.join("fig6").join("gap.png").is_file());
     // Every latency ratio is a measured number here (the quick run keeps E = 200 and 320 J).
     assert!(summary.contains("constant-power MBA / MBA latency at E = 200 J | 1.20 | 1."));
+    // The regime study, once per power-control claim, and where each claim holds.
+    for run in ["e200", "e320", "k20"] {
+        let run = dir.join("regime").join(run);
+        assert!(run.join("results.csv").is_file(), "{run:?}");
+        assert!(run.join("latency_s.png").is_file(), "{run:?}");
+    }
+    assert!(summary.contains("## Where the power-control claims hold: the regime study"));
+    assert!(summary.contains("| MBA / constant-power MBA latency per device at K = 20 | 0.85 | E = 250 J, K = 20 | 1.0"), "{summary}");
+    // Figures for a reader: what is plotted, schemes in words, whole-number ticks for devices
+    // and a log axis for the noise.
+    let svg = std::fs::read_to_string(dir.join("fig8/latency_per_device_s.svg")).unwrap();
+    assert!(svg.contains("Downloading latency per device vs number of devices"));
+    assert!(svg.contains("MBA, constant power") && !svg.contains("mba_constant_power"));
+    assert!(svg.contains("latency per device (s)") && svg.contains("devices K"));
+    let ticks = x_ticks(&svg);
+    assert!(
+        ticks.len() >= 5 && ticks.iter().all(|t| t.parse::<u32>().is_ok()),
+        "{ticks:?}"
+    );
+    let svg = std::fs::read_to_string(dir.join("regime/e200/latency_s.svg")).unwrap();
+    assert!(svg.contains("Total downloading latency vs noise power"));
+    assert!(svg.contains("K = 21 devices, E = 200 J"));
+    let ticks = x_ticks(&svg);
+    assert!(ticks.contains(&"1e-9".to_string()), "{ticks:?}");
+    assert!(ticks.iter().all(|t| t.starts_with("1e-")), "{ticks:?}");
+}
+
+/// The x tick labels of a plot's SVG: the largest set of centred labels on one line.
+fn x_ticks(svg: &str) -> Vec<String> {
+    let mut lines = svg.lines();
+    let mut by_y: std::collections::BTreeMap<String, Vec<String>> = Default::default();
+    while let Some(line) = lines.next() {
+        if line.starts_with("<text") && line.contains("text-anchor=\"middle\"") {
+            let y = line
+                .split("y=\"")
+                .nth(1)
+                .unwrap()
+                .split('"')
+                .next()
+                .unwrap();
+            let text = lines.next().unwrap().trim().to_string();
+            by_y.entry(y.into()).or_default().push(text);
+        }
+    }
+    by_y.into_values().max_by_key(Vec::len).unwrap_or_default()
 }
 
 #[test]

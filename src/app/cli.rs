@@ -528,7 +528,7 @@ fn reproduce(args: ReproduceArgs) -> Result<()> {
     })??;
     println!("{}", report.summary_md);
     eprintln!(
-        "wrote {} (fig6, fig7, fig8, summary.md) in {:.1} s",
+        "wrote {} (fig6, fig7, fig8, fig9, fig9_total, regime, summary.md) in {:.1} s",
         args.output.display(),
         report.wall_s
     );

@@ -51,15 +51,21 @@ impl Settings {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use mba::power::DEFAULT_NOISE_W;
 
-    /// `configs/paper.toml` states the library defaults for `[system]`, `[greedy]` and
-    /// `[exact]`, and differs from them only in the paper-like library.
+    /// `configs/paper.toml` states the library defaults for `[system]` (the default noise
+    /// power given explicitly), `[greedy]` and `[exact]`, and differs from them only in the
+    /// paper-like library.
     #[test]
     fn the_paper_config_is_the_defaults_but_for_the_library() {
         let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("configs/paper.toml");
         let s = Settings::load(&path).unwrap();
         let d = Settings::default();
-        assert_eq!((s.system, s.greedy, s.exact), (d.system, d.greedy, d.exact));
+        let system = SystemParams {
+            noise_w: Some(DEFAULT_NOISE_W),
+            ..d.system
+        };
+        assert_eq!((s.system, s.greedy, s.exact), (system, d.greedy, d.exact));
         assert_eq!(s.lagrangian, d.lagrangian);
         assert_eq!(s.latency, d.latency);
         assert_ne!(s.generator, d.generator);

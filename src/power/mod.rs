@@ -18,8 +18,13 @@ pub use solve::{constant_power, optimal_power};
 pub struct SystemParams {
     /// `B`, Hz. Default 100e6.
     pub bandwidth_hz: f64,
-    /// `N0`, noise power over the band, W. Default 0.5e-9.
-    pub noise_w: f64,
+    /// `N0`, noise power over the band, W; [`DEFAULT_NOISE_W`] when neither noise key is given.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub noise_w: Option<f64>,
+    /// Noise spectral density, W/Hz (the paper's unit): the noise power is then this times `B`.
+    /// At most one of `noise_w` and this is given.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub noise_psd_w_per_hz: Option<f64>,
     /// `Q`, bits per block. Default 5e6.
     pub block_bits: f64,
     /// `E`, energy budget of one round, J. Default 250.
@@ -31,11 +36,15 @@ pub struct SystemParams {
     pub constant_power_w: Option<f64>,
 }
 
+/// The paper's `N0 = 0.5e-9`, read as noise power over the band (docs/choices.md).
+pub const DEFAULT_NOISE_W: f64 = 0.5e-9;
+
 impl Default for SystemParams {
     fn default() -> Self {
         SystemParams {
             bandwidth_hz: 100e6,
-            noise_w: 0.5e-9,
+            noise_w: None,
+            noise_psd_w_per_hz: None,
             block_bits: 5e6,
             energy_j: 250.0,
             path_loss: 1e-3,
@@ -47,9 +56,11 @@ impl Default for SystemParams {
 /// Each system value's accepted range `[lo, hi]` (docs/formats.md): every real downlink fits
 /// well inside, and inside them the power-control formulas stay finite in f64 (SNRs, rates,
 /// energies and times all far from overflow and underflow).
-pub const RANGES: [(&str, f64, f64); 6] = [
+/// `noise_psd_w_per_hz` must also make a noise power inside `noise_w`'s range.
+pub const RANGES: [(&str, f64, f64); 7] = [
     ("bandwidth_hz", 1.0, 1e12),
     ("noise_w", 1e-24, 1.0),
+    ("noise_psd_w_per_hz", 1e-36, 1.0),
     ("block_bits", 1.0, 1e15),
     ("energy_j", 1e-15, 1e9),
     ("path_loss", 1e-20, 1e2),
@@ -59,9 +70,19 @@ pub const RANGES: [(&str, f64, f64); 6] = [
 impl SystemParams {
     /// Check every value once; the error names the field under `prefix`.
     pub fn validate(&self, prefix: &str) -> Result<(), FieldError> {
+        if self.noise_w.is_some() && self.noise_psd_w_per_hz.is_some() {
+            return Err(FieldError::new(
+                format!("{prefix}noise_psd_w_per_hz"),
+                format!(
+                    "give {prefix}noise_w (noise power, W) or {prefix}noise_psd_w_per_hz \
+                     (spectral density, W/Hz), not both"
+                ),
+            ));
+        }
         let values = [
             Some(self.bandwidth_hz),
-            Some(self.noise_w),
+            self.noise_w,
+            self.noise_psd_w_per_hz,
             Some(self.block_bits),
             Some(self.energy_j),
             Some(self.path_loss),
@@ -82,7 +103,40 @@ impl SystemParams {
                 ));
             }
         }
-        Ok(())
+        self.check_psd_power(prefix)
+    }
+
+    /// A spectral density's noise power `N0 * B` must lie in `noise_w`'s range too.
+    fn check_psd_power(&self, prefix: &str) -> Result<(), FieldError> {
+        let Some(psd) = self.noise_psd_w_per_hz else {
+            return Ok(());
+        };
+        let (_, lo, hi) = RANGES[1];
+        let power = self.noise_power_w();
+        if (lo..=hi).contains(&power) {
+            return Ok(());
+        }
+        Err(FieldError::new(
+            format!("{prefix}noise_psd_w_per_hz"),
+            format!(
+                "{} W/Hz times bandwidth_hz = {} Hz makes a noise power of {} W, out of range: \
+                 need {} <= noise power <= {} W",
+                number(psd),
+                number(self.bandwidth_hz),
+                number(power),
+                number(lo),
+                number(hi)
+            ),
+        ))
+    }
+
+    /// The noise power over the band, W: `noise_w`, or `noise_psd_w_per_hz * B`, or the default.
+    pub fn noise_power_w(&self) -> f64 {
+        match (self.noise_w, self.noise_psd_w_per_hz) {
+            (Some(n), _) => n,
+            (None, Some(psd)) => psd * self.bandwidth_hz,
+            (None, None) => DEFAULT_NOISE_W,
+        }
     }
 }
 
@@ -99,7 +153,7 @@ impl From<&SystemParams> for Link {
     fn from(s: &SystemParams) -> Self {
         Link {
             bandwidth_hz: s.bandwidth_hz,
-            noise_w: s.noise_w,
+            noise_w: s.noise_power_w(),
             block_bits: s.block_bits,
             energy_j: s.energy_j,
         }

@@ -7,6 +7,7 @@
 //! in `(point, trial)` order. Thread count, shard split and merge order therefore cannot change
 //! a single bit of the results.
 
+pub mod claims;
 mod files;
 pub mod output;
 pub mod part;

@@ -534,7 +534,7 @@ pub fn groups_at(study: &Study, p: usize) -> usize {
 }
 
 /// Accumulators of a unit at point `p`: `schemes x METRICS`, then per scheme, group and grouped
-/// metric (`Metric::GROUPED`), `[METRICS * S + (s * G + g) * 2 + j]`.
+/// metric (`Metric::GROUPED`), `[METRICS * S + (s * G + g) * GROUPED + j]`.
 pub fn cells_at(study: &Study, p: usize) -> usize {
     let s = study.file.study.schemes.len();
     s * METRICS + s * groups_at(study, p) * Metric::GROUPED.len()
@@ -556,7 +556,8 @@ pub fn group_names(study: &Study, p: usize) -> Vec<String> {
 }
 
 /// One plan's samples: latency, blocks sent, mean score and smallest ratio, then per group
-/// (the devices of one task) their mean score and mean ratio. `at` is `(scheme, schemes, G)`.
+/// (the devices of one task) their mean score, ratio and blocks received. `at` is
+/// `(scheme, schemes, G)`.
 fn push_plan(accs: &mut [Acc], at: (usize, usize, usize), inst: &Instance, plan: &LatencyPlan) {
     let (s, schemes, groups) = at;
     let k = inst.num_devices() as f64;
@@ -576,8 +577,15 @@ fn push_plan(accs: &mut [Acc], at: (usize, usize, usize), inst: &Instance, plan:
         }
         let n = members.len() as f64;
         let base = schemes * METRICS + (s * groups + g) * Metric::GROUPED.len();
+        let received = |d: usize| {
+            plan.sent
+                .iter()
+                .filter(|b| b.requesters.contains(&d))
+                .count()
+        };
         accs[base].push(members.iter().map(|&d| plan.scores[d]).sum::<f64>() / n);
         accs[base + 1].push(members.iter().map(|&d| plan.ratios[d]).sum::<f64>() / n);
+        accs[base + 2].push(members.iter().map(|&d| received(d) as f64).sum::<f64>() / n);
     }
 }
 

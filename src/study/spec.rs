@@ -18,6 +18,7 @@
 //!
 //! [sweep]
 //! parameter = "energy_j"   # devices | energy_j | blocks | qos_ratio | bandwidth_hz | models
+//!                          # | noise_w | noise_psd_w_per_hz
 //! values = [200, 240, 280, 320]
 //! ```
 //! Unknown keys are errors; every value is checked at load with the file and field named.
@@ -105,6 +106,20 @@ impl Scheme {
     pub fn is_latency(self) -> bool {
         matches!(self, Scheme::MbaLatency | Scheme::UnicastLatency)
     }
+
+    /// The scheme in words, for legends and summary tables (files keep [`Scheme::name`]).
+    pub fn label(self) -> &'static str {
+        match self {
+            Scheme::MbaGreedy => "MBA, greedy selection",
+            Scheme::MbaBnb => "MBA, optimal selection",
+            Scheme::MbaConstantPower => "MBA, constant power",
+            Scheme::Unicast => "unicast",
+            Scheme::MbaLagrangian => "MBA, Lagrangian selection",
+            Scheme::Multicast => "multicast",
+            Scheme::MbaLatency => "MBA, latency-constrained",
+            Scheme::UnicastLatency => "unicast, latency-constrained",
+        }
+    }
 }
 
 /// What is recorded for every scheme.
@@ -139,8 +154,8 @@ impl Metric {
         Metric::ScoreRatio,
     ];
 
-    /// The metrics recorded per device group too.
-    pub const GROUPED: [Metric; 2] = [Metric::Score, Metric::ScoreRatio];
+    /// The metrics recorded per device group too (`blocks`: received, mean per device).
+    pub const GROUPED: [Metric; 3] = [Metric::Score, Metric::ScoreRatio, Metric::Blocks];
 
     /// This metric's place in [`Metric::ALL`] (and in a unit's accumulators per scheme).
     pub fn slot(self) -> usize {
@@ -161,6 +176,19 @@ impl Metric {
         }
     }
 
+    /// What a plot of it shows, for its title.
+    pub fn title(self) -> &'static str {
+        match self {
+            Metric::LatencyS => "Total downloading latency",
+            Metric::LatencyPerDeviceS => "Downloading latency per device",
+            Metric::Blocks => "Blocks broadcast",
+            Metric::Gap => "Gap of the selection to its lower bound",
+            Metric::Score => "On-device score",
+            Metric::ScoreRatio => "Score ratio (assembled / own model)",
+        }
+    }
+
+    /// Its axis title, with the unit.
     pub fn label(self) -> &'static str {
         match self {
             Metric::LatencyS => "total latency (s)",
@@ -184,6 +212,10 @@ pub enum SweepParameter {
     BandwidthHz,
     Models,
     LatencyBudgetS,
+    /// The noise power over the band, W (`system.noise_w`).
+    NoiseW,
+    /// The noise spectral density, W/Hz (`system.noise_psd_w_per_hz`).
+    NoisePsdWPerHz,
 }
 
 impl SweepParameter {
@@ -196,9 +228,27 @@ impl SweepParameter {
             SweepParameter::BandwidthHz => "bandwidth_hz",
             SweepParameter::Models => "models",
             SweepParameter::LatencyBudgetS => "latency_budget_s",
+            SweepParameter::NoiseW => "noise_w",
+            SweepParameter::NoisePsdWPerHz => "noise_psd_w_per_hz",
         }
     }
 
+    /// What it is, in words, for plot titles.
+    pub fn title(self) -> &'static str {
+        match self {
+            SweepParameter::Devices => "number of devices",
+            SweepParameter::EnergyJ => "energy budget",
+            SweepParameter::Blocks => "blocks per model",
+            SweepParameter::QosRatio => "QoS ratio",
+            SweepParameter::BandwidthHz => "bandwidth",
+            SweepParameter::Models => "number of models",
+            SweepParameter::NoiseW => "noise power",
+            SweepParameter::NoisePsdWPerHz => "noise spectral density",
+            SweepParameter::LatencyBudgetS => "latency budget",
+        }
+    }
+
+    /// Its axis title, with the unit.
     pub fn label(self) -> &'static str {
         match self {
             SweepParameter::Devices => "devices K",
@@ -208,6 +258,8 @@ impl SweepParameter {
             SweepParameter::BandwidthHz => "bandwidth B (Hz)",
             SweepParameter::Models => "models M",
             SweepParameter::LatencyBudgetS => "latency budget T (s)",
+            SweepParameter::NoiseW => "noise power N0 (W)",
+            SweepParameter::NoisePsdWPerHz => "noise spectral density (W/Hz)",
         }
     }
 
@@ -222,11 +274,14 @@ impl SweepParameter {
             // More distinct devices than models is reported on `devices`.
             SweepParameter::Models => &["generator.models", "generator.devices"],
             SweepParameter::LatencyBudgetS => &["latency.budget_s"],
+            SweepParameter::NoiseW => &["system.noise_w"],
+            SweepParameter::NoisePsdWPerHz => &["system.noise_psd_w_per_hz"],
         };
         fields.contains(&field)
     }
 
-    fn is_count(self) -> bool {
+    /// Whether its values are whole numbers (devices, blocks, models).
+    pub fn is_count(self) -> bool {
         matches!(
             self,
             SweepParameter::Devices | SweepParameter::Blocks | SweepParameter::Models
@@ -366,6 +421,8 @@ impl StudyFile {
             SweepParameter::BandwidthHz => system.bandwidth_hz = v,
             SweepParameter::Models => generator.models = v as usize,
             SweepParameter::LatencyBudgetS => latency.budget_s = Some(v),
+            SweepParameter::NoiseW => system.noise_w = Some(v),
+            SweepParameter::NoisePsdWPerHz => system.noise_psd_w_per_hz = Some(v),
         }
         PointParams {
             value: v,
@@ -408,6 +465,7 @@ impl StudyFile {
         self.latency.validate("latency.")?;
         self.check_latency_mode()?;
         self.check_instance()?;
+        self.check_noise_sweep()?;
         if self.sweep.values.is_empty() {
             return Err(FieldError::new(
                 "sweep.values",
@@ -499,6 +557,27 @@ impl StudyFile {
             .map(|f| f.validate())
             .transpose()
             .map_err(|e| FieldError::new(format!("instance.{}", e.field), e.reason))
+    }
+
+    /// A noise sweep and the other noise key in `[system]` would give both keys at every point.
+    fn check_noise_sweep(&self) -> Result<(), FieldError> {
+        let (other, given) = match self.sweep.parameter {
+            SweepParameter::NoiseW => ("noise_psd_w_per_hz", self.system.noise_psd_w_per_hz),
+            SweepParameter::NoisePsdWPerHz => ("noise_w", self.system.noise_w),
+            _ => return Ok(()),
+        };
+        match given {
+            None => Ok(()),
+            Some(v) => Err(FieldError::new(
+                format!("system.{other}"),
+                format!(
+                    "{} is given, but the sweep sets {}: the noise is given one way only; \
+                     remove system.{other} or sweep {other}",
+                    number(v),
+                    self.sweep.parameter.name()
+                ),
+            )),
+        }
     }
 
     /// Trials, realizations and the work they make, within the limits (also after flags).
