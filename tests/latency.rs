@@ -587,3 +587,11 @@ fn instances_beyond_the_plan_size_are_refused_with_the_reason() {
     let e = Study::from_text("big.toml", text).unwrap_err().to_string();
     assert!(e.contains("sweep.values[1]") && e.contains("K N M"), "{e}");
 }
+
+#[test]
+fn the_fig9_instance_file_is_the_fig9_study_instance() {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    let file = Instance::load(&dir.join("configs/fig9.json")).unwrap();
+    let study = Study::load(&dir.join("configs/fig9.toml")).unwrap();
+    assert_eq!(Some(file), study.instance);
+}

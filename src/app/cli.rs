@@ -41,7 +41,7 @@ pub enum Command {
     Simulate(SimulateArgs),
     /// Combine the shard parts of a study into the final results.
     Merge(MergeArgs),
-    /// Reproduce the paper's Figs. 6-8 and summarise them beside its claims.
+    /// Reproduce the paper's Figs. 6-9 and summarise them beside its claims.
     Reproduce(ReproduceArgs),
     /// Throughput of the power-control pipeline on the CPU and GPU backends.
     Bench(BenchArgs),

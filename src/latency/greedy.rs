@@ -77,7 +77,7 @@ impl State<'_> {
                 let cur = opts[self.choice[k][n]].score.max(0.0);
                 for (o, opt) in opts.iter().enumerate() {
                     let gain = opt.score - cur;
-                    if !(gain > 0.0) {
+                    if gain <= 0.0 {
                         continue;
                     }
                     let m = Move { k, n, opt: o };

@@ -364,9 +364,9 @@ mod tests {
             curve.iter().map(|s| s.value).collect::<Vec<_>>(),
             [0.5, 1.0, 1.5]
         );
-        // Over 0.001..0.04: points 1 and 2, mean 1.25 > 1.
+        // Over 0.001..0.04: points 1 and 2, the largest 1.5 > 1.
         let (m, _) = c.measure(&curve).unwrap();
-        assert_eq!(m, 1.25);
+        assert_eq!(m, 1.5);
         assert_eq!(c.verdict(Some(m)), "agrees");
         assert_eq!(c.verdict(Some(1.0)), "differs");
     }

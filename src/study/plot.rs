@@ -144,8 +144,15 @@ fn setting(study: &Study) -> String {
     let f = &study.file;
     let swept = f.sweep.parameter;
     let mut parts = Vec::new();
+    let devices = study
+        .instance
+        .as_ref()
+        .map_or(f.generator.devices, |i| i.num_devices());
     if swept != SweepParameter::Devices {
-        parts.push(format!("K = {} devices", f.generator.devices));
+        parts.push(format!("K = {devices} devices"));
+    }
+    if let Some(t) = f.latency.budget_s.filter(|_| swept != SweepParameter::LatencyBudgetS) {
+        parts.push(format!("T = {} s", number(t)));
     }
     if swept != SweepParameter::EnergyJ {
         parts.push(format!("E = {} J", number(f.system.energy_j)));

@@ -1,4 +1,4 @@
-//! `mba reproduce`: the paper's Figs. 6-8 from the built-in study files (`configs/fig6.toml`,
+//! `mba reproduce`: the paper's Figs. 6-9 from the built-in study files (`configs/fig6.toml`,
 //! `fig7.toml`, `fig8.toml`), the regime study (`configs/regime.toml`, once per power-control
 //! claim), then a summary of what we measure beside the paper's claims (`configs/claims.toml`).
 
@@ -141,7 +141,7 @@ fn clear_stale_part(dir: &Path, study: &Study) -> Result<()> {
     Ok(())
 }
 
-/// Run Figs. 6-8 and the regime study on `backend` into `out/fig6..8` and `out/regime/*`,
+/// Run Figs. 6-9 and the regime study on `backend` into `out/fig6..9`, `out/fig9_total` and `out/regime/*`,
 /// write `out/summary.md`, and return the report.
 pub fn reproduce(
     out: &Path,
