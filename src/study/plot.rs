@@ -151,7 +151,11 @@ fn setting(study: &Study) -> String {
     if swept != SweepParameter::Devices {
         parts.push(format!("K = {devices} devices"));
     }
-    if let Some(t) = f.latency.budget_s.filter(|_| swept != SweepParameter::LatencyBudgetS) {
+    if let Some(t) = f
+        .latency
+        .budget_s
+        .filter(|_| swept != SweepParameter::LatencyBudgetS)
+    {
         parts.push(format!("T = {} s", number(t)));
     }
     if swept != SweepParameter::EnergyJ {
