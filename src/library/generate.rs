@@ -154,6 +154,13 @@ impl GeneratorParams {
     fn cluster_of(&self, t: usize) -> usize {
         t * self.clusters.min(self.models) / self.models
     }
+
+    /// The task names a generated library has: `taskNN-cC` (task number, cluster).
+    pub fn task_names(&self) -> Vec<String> {
+        (0..self.models)
+            .map(|t| format!("task{t:02}-c{}", self.cluster_of(t)))
+            .collect()
+    }
 }
 
 /// A muNet-like library from `seed`.
@@ -240,10 +247,7 @@ pub fn generate_library(p: &GeneratorParams, seed: u64) -> Library {
             .map(|row| row.iter().map(|&o| o as i64).collect())
             .collect()
     });
-    let tasks = (0..m)
-        .map(|t| format!("task{t:02}-c{}", p.cluster_of(t)))
-        .collect();
-    Library::new(Some(tasks), scores, block_ids).expect("generator builds a valid library")
+    Library::new(Some(p.task_names()), scores, block_ids).expect("generator builds a valid library")
 }
 
 /// Draw `K` device tasks by the popularity model.

@@ -34,6 +34,18 @@ pub struct Row {
     pub outages: u64,
 }
 
+/// The device groups with rows of `metric`, sorted, each once.
+pub fn groups_of<'r>(rows: &'r [Row], metric: &str) -> Vec<&'r str> {
+    let mut groups: Vec<&str> = rows
+        .iter()
+        .filter(|r| r.metric == metric && !r.group.is_empty())
+        .map(|r| r.group.as_str())
+        .collect();
+    groups.sort();
+    groups.dedup();
+    groups
+}
+
 /// Reduced statistics as rows, in `(point, scheme, metric)` order, then the grouped metrics in
 /// `(point, scheme, group, metric)` order (only groups with samples).
 pub fn rows(study: &Study, stats: &[Vec<Cell>]) -> Vec<Row> {

@@ -12,7 +12,7 @@ use plotters::coord::types::RangedCoordf64;
 use plotters::prelude::*;
 use plotters::style::{FontStyle, register_font};
 
-use super::output::Row;
+use super::output::{Row, groups_of};
 use super::spec::{Metric, Scheme, Study, SweepParameter};
 use crate::error::{MbaError, Result, number};
 
@@ -47,13 +47,7 @@ struct Series {
 
 /// A line per scheme, and for a grouped metric a line per scheme and device group instead.
 fn series(study: &Study, rows: &[Row], metric: Metric) -> Vec<Series> {
-    let mut groups: Vec<&str> = rows
-        .iter()
-        .filter(|r| r.metric == metric.name() && !r.group.is_empty())
-        .map(|r| r.group.as_str())
-        .collect();
-    groups.sort();
-    groups.dedup();
+    let groups = groups_of(rows, metric.name());
     let schemes = &study.file.study.schemes;
     let keys: Vec<(Scheme, Option<&str>)> = match groups.is_empty() {
         true => schemes.iter().map(|&s| (s, None)).collect(),

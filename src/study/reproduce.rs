@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use super::claims::{Claim, Regime, Sample, claims, outages_at};
-use super::output::Row;
+use super::output::{Row, groups_of};
 use super::spec::{Scheme, Study, SweepParameter};
 use super::{Progress, Shard, part, simulate};
 use crate::backend::Backend;
@@ -246,15 +246,7 @@ fn means_table(s: &mut String, f: &FigureRun, metric: &str) {
 /// A markdown table of a grouped metric's means per sweep point, a column per scheme and
 /// device group.
 fn group_table(s: &mut String, f: &FigureRun, metric: &str) {
-    let mut groups: Vec<&str> = f
-        .rows
-        .iter()
-        .filter(|r| r.metric == metric && !r.group.is_empty())
-        .map(|r| r.group.as_str())
-        .collect();
-    groups.dedup();
-    groups.sort();
-    groups.dedup();
+    let groups = groups_of(&f.rows, metric);
     let cols: Vec<(Scheme, &str)> = f
         .study
         .file

@@ -58,9 +58,9 @@ pub const METRICS: usize = Metric::ALL.len();
 pub const BATCH_SAMPLES: u64 = 1 << 16;
 
 /// The library of point `p` (trial `t` when libraries are drawn per trial).
-fn library_for(study: &Study, pt: &PointParams, p: usize, t: u64) -> Library {
+fn library_for(study: &Study, pt: &PointParams, p: usize, t: u64) -> Arc<Library> {
     if let Some(inst) = &study.instance {
-        return (*inst.library).clone();
+        return Arc::clone(&inst.library);
     }
     let s = &study.file.study;
     let seed = if s.library_per_trial {
@@ -68,7 +68,7 @@ fn library_for(study: &Study, pt: &PointParams, p: usize, t: u64) -> Library {
     } else {
         s.seed
     };
-    generate_library(&pt.generator, seed)
+    Arc::new(generate_library(&pt.generator, seed))
 }
 
 /// Devices of trial `t` at point `p`: tasks by the popularity model, QoS by the ratio.
@@ -108,7 +108,7 @@ pub fn run_units(
             continue;
         }
         let pt = f.point(p);
-        let shared = (!f.study.library_per_trial).then(|| Arc::new(library_for(study, &pt, p, 0)));
+        let shared = (!f.study.library_per_trial).then(|| library_for(study, &pt, p, 0));
         for chunk in mine.chunks(per_batch) {
             let batch = Batch {
                 study,
@@ -200,7 +200,7 @@ impl Batch<'_> {
             .map(|&t| {
                 let library = match shared {
                     Some(l) => l.clone(),
-                    None => Arc::new(library_for(study, pt, p, t)),
+                    None => library_for(study, pt, p, t),
                 };
                 let devices = devices_for(study, pt, &library, p, t);
                 Instance { library, devices }
@@ -548,10 +548,7 @@ pub fn group_names(study: &Study, p: usize) -> Vec<String> {
     }
     match &study.instance {
         Some(inst) => inst.library.task_names().to_vec(),
-        None => {
-            let pt = study.file.point(p);
-            generate_library(&pt.generator, study.file.study.seed).task_names()[..groups].to_vec()
-        }
+        None => study.file.point(p).generator.task_names(),
     }
 }
 
