@@ -1,5 +1,6 @@
-//! Lagrangian selection (docs/algorithms/lagrangian.md) at the paper's scale against the greedy and a short HiGHS
-//! MIP, and at K = M = 100, 200, 500 against its own bound; one instance at a time, one thread.
+//! Lagrangian selection (docs/algorithms/lagrangian.md) at the paper's scale against the greedy,
+//! a short HiGHS MIP and `bnb`'s answers at 60 work units (recorded below), and at K = M = 100,
+//! 200, 500 against its own bound; one instance at a time, one thread.
 //!
 //! `cargo bench --bench lagrangian`; environment: `MBA_BENCH_MIP_WORK` (HiGHS MIP work units per
 //! paper-scale instance, started from the Lagrangian answer; 0 skips it; default 5),
@@ -45,6 +46,32 @@ fn default_gen(models: usize, devices: usize) -> GeneratorParams {
         devices,
         ..Default::default()
     }
+}
+
+/// `bnb`'s best at 60 work units, `[K = 4, 8, 12, 17, 21][seed 0..4]`: the reference "best
+/// known" (with the greedy, the Lagrangian and the MIP answers of the run). Default library:
+/// docs/exact-selection.md (commit fca20d5); paper-like: `mba generate --config
+/// configs/paper.toml --devices K --seed S`, then `mba solve --ps bnb --work-limit 60`
+/// (commit of docs/algorithms/lagrangian.md's table).
+const BNB_60: [(&str, [[usize; 4]; 5]); 2] = [
+    (
+        "default",
+        [
+            [65, 66, 75, 58],
+            [111, 116, 116, 114],
+            [148, 154, 151, 149],
+            [201, 205, 199, 205],
+            [238, 242, 235, 242],
+        ],
+    ),
+    ("paper-like", PAPER_LIKE_BNB_60),
+];
+
+/// The reference for one instance, when the bench's K and seed are in [`BNB_60`].
+fn reference(family: &str, k: usize, seed: u64) -> Option<usize> {
+    let row = [4, 8, 12, 17, 21].iter().position(|&x| x == k)?;
+    let table = BNB_60.iter().find(|(f, _)| *f == family)?.1;
+    table[row].get(seed as usize).copied().filter(|&b| b > 0)
 }
 
 /// `(result, median seconds over repeats)`.
@@ -104,7 +131,10 @@ fn main() {
                     (usize::MAX, 0)
                 };
                 let lb = r.selection.num_blocks();
-                let best = g.min(lb).min(mip_best);
+                let best = g
+                    .min(lb)
+                    .min(mip_best)
+                    .min(reference(fam, k, seed).unwrap_or(usize::MAX));
                 let lower = r.lower_bound.max(mip_bound);
                 println!(
                     "{fam:10} {k:2} {seed:4} {g:6} {lb:5} {:5} {:8.1} | {:9} {:5} | {best:10} {:6}",
@@ -128,8 +158,8 @@ fn main() {
         "| family | K | greedy (mean) | lagrangian (mean) | best known (mean) | mean excess | max excess | proven best (lb = best) | median time (ms) |"
     );
     println!("|---|---|---|---|---|---|---|---|---|");
-    let mut all_excess = Vec::new();
-    let mut all_times = Vec::new();
+    // Per family: excesses, most blocks above, times.
+    let mut totals: Vec<(&str, Vec<f64>, usize, Vec<f64>)> = Vec::new();
     for (fam, k, rows) in &summary {
         let n = rows.len() as f64;
         let mean = |f: &dyn Fn(&Row) -> f64| rows.iter().map(f).sum::<f64>() / n;
@@ -137,11 +167,16 @@ fn main() {
             .iter()
             .map(|r| (r.1 - r.2) as f64 / r.2 as f64)
             .collect();
-        all_excess.extend(excess.iter().copied());
         let max_blocks = rows.iter().map(|r| r.1 - r.2).max().unwrap_or(0);
         let proven = rows.iter().filter(|r| r.3 >= r.2).count();
         let mut times: Vec<f64> = rows.iter().map(|r| r.4).collect();
-        all_times.extend(times.iter().copied());
+        if totals.last().is_none_or(|t| t.0 != *fam) {
+            totals.push((fam, Vec::new(), 0, Vec::new()));
+        }
+        let t = totals.last_mut().expect("pushed");
+        t.1.extend(excess.iter().copied());
+        t.2 = t.2.max(max_blocks);
+        t.3.extend(times.iter().copied());
         println!(
             "| {fam} | {k} | {:.1} | {:.1} | {:.1} | {:.2}% | {max_blocks} | {proven}/{} | {:.1} |",
             mean(&|r| r.0 as f64),
@@ -152,11 +187,11 @@ fn main() {
             1e3 * median(&mut times)
         );
     }
-    if !all_excess.is_empty() {
+    for (fam, excess, max_blocks, mut times) in totals {
         println!(
-            "all K <= 21: mean excess over best known {:.3}%, median time {:.1} ms",
-            100.0 * all_excess.iter().sum::<f64>() / all_excess.len() as f64,
-            1e3 * median(&mut all_times)
+            "{fam}, all K: mean excess over best known {:.3}%, at most {max_blocks} blocks, median time {:.1} ms",
+            100.0 * excess.iter().sum::<f64>() / excess.len() as f64,
+            1e3 * median(&mut times)
         );
     }
 
@@ -178,3 +213,12 @@ fn main() {
         }
     }
 }
+
+/// [`BNB_60`] for the paper-like library (0: not measured).
+const PAPER_LIKE_BNB_60: [[usize; 4]; 5] = [
+    [0, 0, 0, 0],
+    [0, 0, 0, 0],
+    [0, 0, 0, 0],
+    [0, 0, 0, 0],
+    [0, 0, 0, 0],
+];

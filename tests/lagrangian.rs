@@ -309,6 +309,27 @@ fn options_validate_and_deserialize() {
             "lagrangian.max_removed",
         ),
         (LagrangianOptions { uphill: 1.5, ..d }, "lagrangian.uphill"),
+        (
+            LagrangianOptions {
+                pair_share: -0.1,
+                ..d
+            },
+            "lagrangian.pair_share",
+        ),
+        (
+            LagrangianOptions {
+                bound_every: 0,
+                ..d
+            },
+            "lagrangian.bound_every",
+        ),
+        (
+            LagrangianOptions {
+                cover_sweeps: usize::MAX,
+                ..d
+            },
+            "lagrangian.cover_sweeps",
+        ),
     ] {
         assert_eq!(bad.validate("lagrangian.").unwrap_err().field, field);
         let (_, inst) = (0, generate_instance(&GeneratorParams::default(), 0));

@@ -1,7 +1,8 @@
 //! Near-optimal parameter selection at scale without a solver (docs/algorithms/lagrangian.md): Lagrangian prices on
 //! the device classes' QoS rows, a facility-location subproblem per position, repair and
-//! redundancy removal, then an iterated remove-and-repair walk. Deterministic: iteration counts
-//! and a seed, never the clock, and no threads inside.
+//! redundancy removal, then exact re-covers of each position and a walk of exact pair
+//! re-insertions and remove-and-repair moves. Deterministic: iteration counts and a seed, never
+//! the clock, and no threads inside.
 //!
 //! Model. The compact model ([`Compact`]): undominated physical blocks and one class per
 //! requested task with its strictest QoS. Class `c` loses `loss_c(j) = best_c(n) - I[t_c][j][n]`
@@ -23,11 +24,18 @@
 //! iteration's sets); the union of the sets is repaired (add the block that most reduces the
 //! classes' excess loss, until every class fits) and made minimal (drop blocks whose users all
 //! still fit, least used first). Prices move multiplicatively with each class's relative
-//! violation in the union. The dual-ascent bound is evaluated at every price vector.
+//! violation in the union. The dual-ascent bound is evaluated at every few price vectors, and
+//! polished further at the best one.
 //!
-//! Phase 2 (walk). From the best set: remove a few random blocks (not re-added in the same
-//! move unless nothing else helps), repair, drop what became redundant near the change; accept
-//! when the set does not grow (plateaus are walked), keep the best.
+//! Re-cover. Each position in turn is re-solved as a set cover (exact within a node cap) with
+//! the others fixed (the classes' leftover budgets decide which blocks cover them), smallest
+//! first, then the cover leaving the most slack.
+//!
+//! Phase 2 (walk). From the best set: take two classes out and put them back exactly (a
+//! program over positions with Pareto fronts of their losses), or remove a few random blocks
+//! (not re-added in the same move unless nothing else helps) and repair, or add one useful
+//! block; drop what became redundant near the change; accept when the set does not grow
+//! (plateaus are walked), keep the best.
 //!
 //! The greedy result (Algorithm 1) is the starting incumbent, so the answer is never above it.
 
@@ -50,9 +58,12 @@ use crate::library::Instance;
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct LagrangianOptions {
-    /// Phase 1: price updates (each one a subproblem solve per position, a repair and a
-    /// bound evaluation). Default 30.
+    /// Phase 1: price updates (each one a subproblem solve per position and a repair).
+    /// Default 60.
     pub price_iterations: usize,
+    /// The bound is evaluated at every `bound_every`-th price vector and at the last (at least
+    /// 1). Default 4.
+    pub bound_every: usize,
     /// Multiplicative price step: `lambda_c *= exp(step * violation_c)`, the relative violation
     /// clamped to [-1, 1]; the step shrinks linearly to a fifth of it over phase 1. In (0, 10].
     /// Default 0.6.
@@ -60,8 +71,13 @@ pub struct LagrangianOptions {
     /// Initial prices in units of blocks per slack: `lambda_c = initial_price / slack_c`
     /// (slack floored at a thousandth of the class's best score). > 0. Default 1.0.
     pub initial_price: f64,
-    /// Phase 2: remove-and-repair moves. Default 400.
+    /// After phase 1: passes re-covering each position with the others fixed. Default 2.
+    pub cover_sweeps: usize,
+    /// Phase 2: walk moves. Default 200.
     pub walk_iterations: usize,
+    /// Share of walk moves that take two classes out and put them back exactly (in [0, 1]).
+    /// Default 0.3.
+    pub pair_share: f64,
     /// Most blocks removed by one walk move (at least 1). Default 3.
     pub max_removed: usize,
     /// Probability of accepting a walk move that adds one block (in [0, 1]). Default 0.05.
@@ -70,6 +86,8 @@ pub struct LagrangianOptions {
     pub ascent_rounds: usize,
     /// Subgradient steps polishing each position's dual-ascent point. Default 20.
     pub polish_steps: usize,
+    /// Polishing steps at the best price vector once phase 1 ends. Default 100.
+    pub final_polish_steps: usize,
     /// Seed of the walk's random choices (ChaCha8). Default 0.
     pub seed: u64,
 }
@@ -77,14 +95,18 @@ pub struct LagrangianOptions {
 impl Default for LagrangianOptions {
     fn default() -> Self {
         LagrangianOptions {
-            price_iterations: 30,
+            price_iterations: 60,
+            bound_every: 4,
             price_step: 0.6,
             initial_price: 1.0,
-            walk_iterations: 400,
+            cover_sweeps: 2,
+            walk_iterations: 200,
+            pair_share: 0.3,
             max_removed: 3,
             uphill: 0.05,
             ascent_rounds: 30,
             polish_steps: 20,
+            final_polish_steps: 100,
             seed: 0,
         }
     }
@@ -108,10 +130,18 @@ impl LagrangianOptions {
                 format!("{} must be finite and > 0", self.initial_price),
             ));
         }
-        if !(0.0..=1.0).contains(&self.uphill) {
+        for (name, v) in [("uphill", self.uphill), ("pair_share", self.pair_share)] {
+            if !(0.0..=1.0).contains(&v) {
+                return Err(FieldError::new(
+                    format!("{prefix}{name}"),
+                    format!("{v} must be in [0, 1]"),
+                ));
+            }
+        }
+        if self.bound_every == 0 {
             return Err(FieldError::new(
-                format!("{prefix}uphill"),
-                format!("{} must be in [0, 1]", self.uphill),
+                format!("{prefix}bound_every"),
+                "must be at least 1",
             ));
         }
         if self.max_removed == 0 {
@@ -123,9 +153,12 @@ impl LagrangianOptions {
         // Iteration counts beyond these would run for hours at K = 500: a typo, not a setting.
         for (name, v) in [
             ("price_iterations", self.price_iterations),
+            ("bound_every", self.bound_every),
+            ("cover_sweeps", self.cover_sweeps),
             ("walk_iterations", self.walk_iterations),
             ("ascent_rounds", self.ascent_rounds),
             ("polish_steps", self.polish_steps),
+            ("final_polish_steps", self.final_polish_steps),
         ] {
             if v > MAX_ITERATIONS {
                 return Err(FieldError::new(
@@ -174,6 +207,8 @@ impl LagrangianResult {
 const NONE: u32 = u32::MAX;
 /// Least improvement a local-search move must bring.
 const MOVE_EPS: f64 = 1e-9;
+/// Search nodes of one position's exact re-cover ([`recover_position`]).
+const COVER_NODES: usize = 500;
 
 /// Losses, budgets and sparse usability lists over the compact model.
 struct Model {
@@ -514,14 +549,18 @@ fn repair(m: &Model, s: &mut State, sc: &mut Scratch) -> Option<Vec<usize>> {
     if e0.iter().all(|&e| e <= 0.0) {
         return Some(added);
     }
-    // Only classes over budget gain; the dense loss table answers each lookup.
-    let gain_of = |s: &State, over: &[usize], j: usize| -> f64 {
+    // Only classes over budget gain: the block's users, filtered by `is_over`.
+    let gain_of = |s: &State, is_over: &[bool], j: usize| -> f64 {
         let n = m.pos[j];
         let mut g = 0.0;
-        for &c in over {
+        for &c in m.users(j) {
+            let c = c as usize;
+            if !is_over[c] {
+                continue;
+            }
             let e = s.excess(m, c);
             let d = s.cur[c * m.np + n] - m.l(c, j);
-            if d > 0.0 && m.l(c, j) <= m.loose[c] {
+            if d > 0.0 {
                 g += d.min(e) / e0[c];
             }
         }
@@ -547,6 +586,10 @@ fn repair(m: &Model, s: &mut State, sc: &mut Scratch) -> Option<Vec<usize>> {
     sc.clear();
     let mut since_refresh = 0;
     let mut over: Vec<usize> = (0..m.nc).filter(|&c| s.excess(m, c) > 0.0).collect();
+    let mut is_over = vec![false; m.nc];
+    for &c in &over {
+        is_over[c] = true;
+    }
     while !over.is_empty() {
         let Some(top) = heap.pop() else {
             // Totals may have drifted: sum afresh once before giving up.
@@ -560,7 +603,7 @@ fn repair(m: &Model, s: &mut State, sc: &mut Scratch) -> Option<Vec<usize>> {
         if s.in_y[j] {
             continue;
         }
-        let g = gain_of(s, &over, j);
+        let g = gain_of(s, &is_over, j);
         if g <= 0.0 {
             continue;
         }
@@ -576,7 +619,11 @@ fn repair(m: &Model, s: &mut State, sc: &mut Scratch) -> Option<Vec<usize>> {
             s.refresh_totals(m);
             since_refresh = 0;
         }
-        over.retain(|&c| s.excess(m, c) > 0.0);
+        over.retain(|&c| {
+            let still = s.excess(m, c) > 0.0;
+            is_over[c] = still;
+            still
+        });
     }
     s.refresh_totals(m);
     if s.feasible(m) {
@@ -999,133 +1046,10 @@ fn search(
     let mut all = best.blocks();
     drop_redundant(&m, &mut best, &mut all);
 
-    // Phase 1: prices, per-position subproblems, repair.
-    let mut lambda: Vec<f64> = (0..m.nc)
-        .map(|c| opts.initial_price / m.budget[c].max(1e-3 * m.top[c]).max(1e-12))
-        .collect();
-    let mut dual = f64::NEG_INFINITY;
-    let mut priced = best.clone();
-    for it in 0..opts.price_iterations {
-        for n in 0..m.np {
-            price_position(&m, &mut priced, &mut sc, n, &lambda);
-        }
-        priced.refresh_totals(&m);
-        let targets: Vec<f64> = (0..m.np)
-            .map(|n| {
-                let open = m.by_pos[n]
-                    .iter()
-                    .filter(|&&b| priced.in_y[b as usize])
-                    .count();
-                open as f64
-                    + (0..m.nc)
-                        .map(|c| lambda[c] * priced.cur[c * m.np + n])
-                        .sum::<f64>()
-            })
-            .collect();
-        let here = dual_bound(
-            &m,
-            &mut sc,
-            &lambda,
-            opts.ascent_rounds,
-            Some(&targets),
-            opts.polish_steps,
-        );
-        dual = dual.max(here);
-        let mut y = priced.clone();
-        if repair(&m, &mut y, &mut sc).is_some() {
-            let mut all = y.blocks();
-            drop_redundant(&m, &mut y, &mut all);
-            if y.feasible(&m) && y.size < best.size {
-                best = y;
-            }
-        }
-        let frac = it as f64 / opts.price_iterations.max(1) as f64;
-        let step = opts.price_step * (1.0 - 0.8 * frac);
-        for c in 0..m.nc {
-            let scale = m.budget[c].max(1e-3 * m.top[c]).max(1e-12);
-            let v = ((priced.total[c] - m.budget[c]) / scale).clamp(-1.0, 1.0);
-            lambda[c] *= (step * v).exp();
-        }
-    }
-    if opts.price_iterations == 0 {
-        dual = dual_bound(&m, &mut sc, &lambda, opts.ascent_rounds, None, 0);
-    }
+    let dual = prices(&m, &mut sc, opts, &mut best);
     let phase1_blocks = best.size;
-
-    // Phase 2: remove and repair.
-    let mut cur = best.clone();
-    let mut improving = 0;
-    for _ in 0..opts.walk_iterations {
-        if cur.size <= m.np {
-            break;
-        }
-        let mut trial = cur.clone();
-        let mut near = Vec::new();
-        let added = if rng.random_bool(0.5) {
-            // Ruin and repair: drop up to `max_removed` random blocks, repair without them.
-            let blocks = cur.blocks();
-            let k = 1 + rng.random_range(0..opts.max_removed.min(blocks.len()));
-            sc.stamp += 1;
-            for _ in 0..k {
-                let b = blocks[rng.random_range(0..blocks.len())];
-                if trial.in_y[b] {
-                    trial.remove(&m, b);
-                    sc.tabu[b] = sc.stamp;
-                }
-            }
-            match repair(&m, &mut trial, &mut sc) {
-                Some(added) => added,
-                None => continue,
-            }
-        } else {
-            // Add and drop: one random unsent block that some class would rather use.
-            let b = rng.random_range(0..m.nb);
-            let n = m.pos[b];
-            let useful = !trial.in_y[b]
-                && m.users(b)
-                    .iter()
-                    .any(|&c| m.l(c as usize, b) < trial.cur[c as usize * m.np + n]);
-            if !useful {
-                continue;
-            }
-            trial.add(&m, b);
-            vec![b]
-        };
-        for &a in &added {
-            let n = m.pos[a];
-            near.extend(
-                m.by_pos[n]
-                    .iter()
-                    .map(|&b| b as usize)
-                    .filter(|&b| trial.in_y[b]),
-            );
-            for &c in m.users(a) {
-                let c = c as usize;
-                if trial.arg[c * m.np + n] as usize == a {
-                    near.extend(
-                        trial.arg[c * m.np..(c + 1) * m.np]
-                            .iter()
-                            .filter(|&&x| x != NONE)
-                            .map(|&x| x as usize),
-                    );
-                }
-            }
-        }
-        drop_redundant(&m, &mut trial, &mut near);
-        // Plateaus are walked; one block uphill now and then (never more than two above the
-        // best, whence the walk returns to the best).
-        let uphill = trial.size == cur.size + 1
-            && trial.size <= best.size + 2
-            && rng.random_bool(opts.uphill);
-        if !trial.feasible(&m) || (trial.size > cur.size && !uphill) {
-            continue;
-        }
-        cur = trial;
-        if cur.size < best.size {
-            best = cur.clone();
-            improving += 1;
-        }
-    }
+    cover_sweeps(&m, &mut best, opts.cover_sweeps);
+    let improving = walk(&m, &mut sc, &mut rng, opts, &mut best);
 
     let selection = match cm.selection(inst, &best.in_y) {
         Some(sel) if sel.num_blocks() <= greedy_blocks => sel,
@@ -1142,4 +1066,675 @@ fn search(
         greedy_blocks,
         phase1_blocks,
     })
+}
+
+/// Phase 1: prices, per-position subproblems, repair; `best` becomes the best feasible set seen.
+/// Returns the best dual value: the bound at every `bound_every`-th price vector and the last,
+/// then `final_polish_steps` more polishing at the best one.
+fn prices(m: &Model, sc: &mut Scratch, opts: &LagrangianOptions, best: &mut State) -> f64 {
+    let scale = |c: usize| m.budget[c].max(1e-3 * m.top[c]).max(1e-12);
+    let mut lambda: Vec<f64> = (0..m.nc).map(|c| opts.initial_price / scale(c)).collect();
+    if opts.price_iterations == 0 {
+        return dual_bound(m, sc, &lambda, opts.ascent_rounds, None, 0);
+    }
+    let mut dual = f64::NEG_INFINITY;
+    let mut best_point = (lambda.clone(), vec![0.0; m.np]);
+    let mut priced = best.clone();
+    for it in 0..opts.price_iterations {
+        for n in 0..m.np {
+            price_position(m, &mut priced, sc, n, &lambda);
+        }
+        priced.refresh_totals(m);
+        let last = it + 1 == opts.price_iterations;
+        if (it + 1) % opts.bound_every == 0 || last {
+            let targets = priced_values(m, &priced, &lambda);
+            let here = dual_bound(
+                m,
+                sc,
+                &lambda,
+                opts.ascent_rounds,
+                Some(&targets),
+                opts.polish_steps,
+            );
+            if here > dual {
+                dual = here;
+                best_point = (lambda.clone(), targets);
+            }
+        }
+        let mut y = priced.clone();
+        if repair(m, &mut y, sc).is_some() {
+            let mut all = y.blocks();
+            drop_redundant(m, &mut y, &mut all);
+            if y.feasible(m) && y.size < best.size {
+                *best = y;
+            }
+        }
+        let frac = it as f64 / opts.price_iterations as f64;
+        let step = opts.price_step * (1.0 - 0.8 * frac);
+        for c in 0..m.nc {
+            let v = ((priced.total[c] - m.budget[c]) / scale(c)).clamp(-1.0, 1.0);
+            lambda[c] *= (step * v).exp();
+        }
+    }
+    if opts.final_polish_steps > 0 {
+        let (lambda, targets) = &best_point;
+        let here = dual_bound(
+            m,
+            sc,
+            lambda,
+            opts.ascent_rounds,
+            Some(targets),
+            opts.final_polish_steps,
+        );
+        dual = dual.max(here);
+    }
+    dual
+}
+
+/// Each position's priced value in `s` (open blocks plus the classes' priced losses): the
+/// polishing steps' targets, upper bounds on the positions' subproblems.
+fn priced_values(m: &Model, s: &State, lambda: &[f64]) -> Vec<f64> {
+    (0..m.np)
+        .map(|n| {
+            let open = m.by_pos[n].iter().filter(|&&b| s.in_y[b as usize]).count();
+            open as f64
+                + (0..m.nc)
+                    .map(|c| lambda[c] * s.cur[c * m.np + n])
+                    .sum::<f64>()
+        })
+        .collect()
+}
+
+/// Up to `sweeps` passes re-covering every position with the others fixed
+/// ([`recover_position`]), dropping what became redundant; stops at a pass that changes nothing.
+fn cover_sweeps(m: &Model, best: &mut State, sweeps: usize) {
+    for _ in 0..sweeps {
+        let mut changed = false;
+        for n in 0..m.np {
+            if recover_position(m, best, n, COVER_NODES) {
+                changed = true;
+                let mut all = best.blocks();
+                drop_redundant(m, best, &mut all);
+            }
+        }
+        if !changed {
+            break;
+        }
+    }
+}
+
+/// Phase 2 from `best`: `walk_iterations` moves, plateaus walked, one block uphill now and then
+/// (never more than two above the best). Returns the moves that made the best set smaller.
+fn walk(
+    m: &Model,
+    sc: &mut Scratch,
+    rng: &mut ChaCha8Rng,
+    opts: &LagrangianOptions,
+    best: &mut State,
+) -> usize {
+    let mut cur = best.clone();
+    let mut improving = 0;
+    for _ in 0..opts.walk_iterations {
+        if cur.size <= m.np {
+            break;
+        }
+        let mut trial = cur.clone();
+        let Some(added) = walk_move(m, sc, rng, opts, &mut trial) else {
+            continue;
+        };
+        let mut near = near_changes(m, &trial, &added);
+        drop_redundant(m, &mut trial, &mut near);
+        let uphill = trial.size == cur.size + 1
+            && trial.size <= best.size + 2
+            && rng.random_bool(opts.uphill);
+        if !trial.feasible(m) || (trial.size > cur.size && !uphill) {
+            continue;
+        }
+        cur = trial;
+        if cur.size < best.size {
+            *best = cur.clone();
+            improving += 1;
+        }
+    }
+    improving
+}
+
+/// One walk move on `trial`; the blocks it added, or `None` when the move does not apply.
+/// With probability `pair_share` two random classes are taken out and put back exactly
+/// ([`reinsert_pair`]); otherwise half the moves remove up to `max_removed` random blocks and
+/// repair without them, half add one unsent block some class would rather use.
+fn walk_move(
+    m: &Model,
+    sc: &mut Scratch,
+    rng: &mut ChaCha8Rng,
+    opts: &LagrangianOptions,
+    trial: &mut State,
+) -> Option<Vec<usize>> {
+    if m.nc >= 2 && rng.random_bool(opts.pair_share) {
+        let c1 = rng.random_range(0..m.nc);
+        let c2 = (c1 + 1 + rng.random_range(0..m.nc - 1)) % m.nc;
+        return reinsert_pair(m, trial, [c1, c2]);
+    }
+    if rng.random_bool(0.5) {
+        let blocks = trial.blocks();
+        let k = 1 + rng.random_range(0..opts.max_removed.min(blocks.len()));
+        sc.stamp += 1;
+        for _ in 0..k {
+            let b = blocks[rng.random_range(0..blocks.len())];
+            if trial.in_y[b] {
+                trial.remove(m, b);
+                sc.tabu[b] = sc.stamp;
+            }
+        }
+        return repair(m, trial, sc);
+    }
+    let b = rng.random_range(0..m.nb);
+    let n = m.pos[b];
+    let useful = !trial.in_y[b]
+        && m.users(b)
+            .iter()
+            .any(|&c| m.l(c as usize, b) < trial.cur[c as usize * m.np + n]);
+    if !useful {
+        return None;
+    }
+    trial.add(m, b);
+    Some(vec![b])
+}
+
+/// The sent blocks a move's additions may have made redundant: those at the same positions,
+/// and those of the classes that now take an added block.
+fn near_changes(m: &Model, trial: &State, added: &[usize]) -> Vec<usize> {
+    let mut near = Vec::new();
+    for &a in added {
+        let n = m.pos[a];
+        near.extend(
+            m.by_pos[n]
+                .iter()
+                .map(|&b| b as usize)
+                .filter(|&b| trial.in_y[b]),
+        );
+        for &c in m.users(a) {
+            let c = c as usize;
+            if trial.arg[c * m.np + n] as usize == a {
+                near.extend(
+                    trial.arg[c * m.np..(c + 1) * m.np]
+                        .iter()
+                        .filter(|&&x| x != NONE)
+                        .map(|&x| x as usize),
+                );
+            }
+        }
+    }
+    near
+}
+/// Re-solve position `n` as a set cover with every other position fixed: class `c` may take at
+/// `n` any block whose loss fits what its other positions leave (`budget_c - total_c +
+/// cur_c(n)`, a prefix of its sorted list). Among covers no larger than the current one, the
+/// smallest, then the one with the least normalised loss (slack left for the other
+/// positions). Depth-first over the uncovered class with the fewest choices, `node_cap` nodes.
+/// Returns whether the set changed.
+fn recover_position(m: &Model, s: &mut State, n: usize, node_cap: usize) -> bool {
+    let current: Vec<usize> = m.by_pos[n]
+        .iter()
+        .map(|&b| b as usize)
+        .filter(|&b| s.in_y[b])
+        .collect();
+    // Each class's usable prefix at `n` and the weight of its loss.
+    let mut prefix = Vec::with_capacity(m.nc);
+    let mut weight = Vec::with_capacity(m.nc);
+    for c in 0..m.nc {
+        let i = c * m.np + n;
+        let room = m.budget[c] - s.total[c] + s.cur[i];
+        let list = m.list(c, n);
+        let len = list
+            .iter()
+            .take_while(|&&j| m.l(c, j as usize) <= room)
+            .count();
+        prefix.push(&list[..len.max(1)]);
+        weight.push(1.0 / m.budget[c].max(1e-3 * m.top[c]).max(1e-12));
+    }
+    let mut search = Cover {
+        m,
+        prefix: &prefix,
+        weight: &weight,
+        best: current.clone(),
+        best_cost: cover_cost(m, &prefix, &weight, &current),
+        chosen: Vec::new(),
+        covered: vec![0; m.nc],
+        nodes: 0,
+        cap: node_cap,
+    };
+    search.dive();
+    let mut next = search.best;
+    next.sort_unstable();
+    if next == current {
+        return false;
+    }
+    swap_sets(m, s, &current, &next);
+    if !s.feasible(m) {
+        // Rounding at a budget's edge: keep the set as it was.
+        swap_sets(m, s, &next, &current);
+        return false;
+    }
+    true
+}
+
+/// Replace the blocks `from` by `to` (both sorted) in `s`.
+fn swap_sets(m: &Model, s: &mut State, from: &[usize], to: &[usize]) {
+    for &b in to {
+        if !s.in_y[b] {
+            s.add(m, b);
+        }
+    }
+    for &b in from {
+        if to.binary_search(&b).is_err() {
+            s.remove(m, b);
+        }
+    }
+    s.refresh_totals(m);
+}
+
+/// `(size, weighted loss)` of a cover at one position.
+fn cover_cost(m: &Model, prefix: &[&[u32]], weight: &[f64], set: &[usize]) -> (usize, f64) {
+    let mut loss = 0.0;
+    for (c, p) in prefix.iter().enumerate() {
+        let best = p
+            .iter()
+            .find(|&&j| set.contains(&(j as usize)))
+            .map_or(f64::INFINITY, |&j| m.l(c, j as usize));
+        loss += weight[c] * best;
+    }
+    (set.len(), loss)
+}
+
+struct Cover<'a> {
+    m: &'a Model,
+    prefix: &'a [&'a [u32]],
+    weight: &'a [f64],
+    best: Vec<usize>,
+    best_cost: (usize, f64),
+    chosen: Vec<usize>,
+    /// How many chosen blocks cover each class.
+    covered: Vec<u32>,
+    nodes: usize,
+    cap: usize,
+}
+
+impl Cover<'_> {
+    fn dive(&mut self) {
+        if self.nodes >= self.cap {
+            return;
+        }
+        self.nodes += 1;
+        // The uncovered class with the fewest choices.
+        let pick = (0..self.m.nc)
+            .filter(|&c| self.covered[c] == 0)
+            .min_by_key(|&c| (self.prefix[c].len(), c));
+        let Some(c) = pick else {
+            let cost = cover_cost(self.m, self.prefix, self.weight, &self.chosen);
+            if cost.0 < self.best_cost.0
+                || (cost.0 == self.best_cost.0 && cost.1 < self.best_cost.1 - 1e-12)
+            {
+                self.best_cost = cost;
+                self.best = self.chosen.clone();
+            }
+            return;
+        };
+        if self.chosen.len() + 1 > self.best_cost.0 {
+            return;
+        }
+        for &j in self.prefix[c] {
+            let j = j as usize;
+            if self.chosen.contains(&j) {
+                continue;
+            }
+            self.chosen.push(j);
+            for &u in self.m.users(j) {
+                let u = u as usize;
+                if self.prefix[u].contains(&(j as u32)) {
+                    self.covered[u] += 1;
+                }
+            }
+            self.dive();
+            for &u in self.m.users(j) {
+                let u = u as usize;
+                if self.prefix[u].contains(&(j as u32)) {
+                    self.covered[u] -= 1;
+                }
+            }
+            self.chosen.pop();
+        }
+    }
+}
+
+/// One position's choice in [`reinsert_pair`]: new blocks (at most two) and the pair's losses.
+#[derive(Clone, Copy)]
+struct PairOption {
+    cost: usize,
+    loss: [f64; 2],
+    add: [u32; 2],
+}
+
+/// A point of the pair program: the pair's summed losses, and where it came from.
+#[derive(Clone, Copy)]
+struct PairPoint {
+    loss: [f64; 2],
+    /// Index of the point it extends (in the previous position's front of cost `cost - option
+    /// cost`), and the option taken.
+    parent: u32,
+    option: u32,
+}
+
+/// Most points kept per front of the pair program (beyond it, evenly thinned).
+const PAIR_FRONT: usize = 48;
+/// Most fronts (positions x block counts) one pair program may hold, so that its memory stays
+/// bounded on libraries with very many positions (the paper's scale needs about 600).
+const PAIR_CELLS: usize = 20_000;
+
+/// Take out the blocks only classes `pair` use, then put both classes back with the fewest new
+/// blocks: an exact program over positions (at each, the pair keeps what the set has, or adds
+/// a block for one of them, one block both use, or one for each), Pareto fronts of the pair's
+/// summed losses per number of new blocks (thinned beyond [`PAIR_FRONT`] points). Other
+/// classes keep their blocks. Returns the blocks added, or `None` (then `s` is unchanged)
+/// when the pair cannot come back with at most as many blocks as it had.
+fn reinsert_pair(m: &Model, s: &mut State, pair: [usize; 2]) -> Option<Vec<usize>> {
+    let own = |b: usize| {
+        let n = m.pos[b];
+        let mut used = false;
+        let only = m.users(b).iter().all(|&c| {
+            let c = c as usize;
+            let uses = s.arg[c * m.np + n] as usize == b;
+            used |= uses && pair.contains(&c);
+            !uses || pair.contains(&c)
+        });
+        only && used
+    };
+    let private: Vec<usize> = s.blocks().into_iter().filter(|&b| own(b)).collect();
+    let limit = private.len();
+    if m.np.saturating_mul(limit + 1) > PAIR_CELLS {
+        return None;
+    }
+    let mut t = s.clone();
+    for &b in &private {
+        t.remove(m, b);
+    }
+    let options: Vec<Vec<PairOption>> = (0..m.np).map(|n| pair_options(m, &t, pair, n)).collect();
+    // fronts[n][k]: points after positions 0..=n with k new blocks.
+    let mut fronts: Vec<Vec<Vec<PairPoint>>> = Vec::with_capacity(m.np);
+    let budget = [m.budget[pair[0]], m.budget[pair[1]]];
+    for n in 0..m.np {
+        let mut next: Vec<Vec<PairPoint>> = vec![Vec::new(); limit + 1];
+        for (o, opt) in options[n].iter().enumerate() {
+            let from: Vec<(usize, usize, [f64; 2])> = if n == 0 {
+                vec![(0, 0, [0.0, 0.0])]
+            } else {
+                fronts[n - 1]
+                    .iter()
+                    .enumerate()
+                    .flat_map(|(k, f)| f.iter().enumerate().map(move |(i, p)| (k, i, p.loss)))
+                    .collect()
+            };
+            for (k, i, l) in from {
+                let k2 = k + opt.cost;
+                let loss = [l[0] + opt.loss[0], l[1] + opt.loss[1]];
+                if k2 > limit || loss[0] > budget[0] || loss[1] > budget[1] {
+                    continue;
+                }
+                next[k2].push(PairPoint {
+                    loss,
+                    parent: i as u32,
+                    option: o as u32,
+                });
+            }
+        }
+        for f in &mut next {
+            *f = pareto_thin(std::mem::take(f));
+        }
+        fronts.push(next);
+    }
+    let last = &fronts[m.np - 1];
+    let k = (0..=limit).find(|&k| !last[k].is_empty())?;
+    // Walk back from the point with the most slack left.
+    let score =
+        |p: &PairPoint| p.loss[0] / budget[0].max(1e-300) + p.loss[1] / budget[1].max(1e-300);
+    let mut i = (0..last[k].len())
+        .min_by(|&a, &b| score(&last[k][a]).total_cmp(&score(&last[k][b])))
+        .expect("front is not empty");
+    let mut kk = k;
+    let mut added = Vec::new();
+    for n in (0..m.np).rev() {
+        let p = fronts[n][kk][i];
+        let opt = options[n][p.option as usize];
+        added.extend(opt.add.iter().filter(|&&b| b != NONE).map(|&b| b as usize));
+        kk -= opt.cost;
+        i = p.parent as usize;
+    }
+    for &b in &added {
+        if !t.in_y[b] {
+            t.add(m, b);
+        }
+    }
+    t.refresh_totals(m);
+    if !t.feasible(m) {
+        return None;
+    }
+    *s = t;
+    Some(added)
+}
+
+/// The pair's undominated choices at position `n` of set `t` (cost, then both losses).
+fn pair_options(m: &Model, t: &State, pair: [usize; 2], n: usize) -> Vec<PairOption> {
+    let keep = [t.cur[pair[0] * m.np + n], t.cur[pair[1] * m.np + n]];
+    let loss_of = |c: usize, j: usize| {
+        if m.l(c, j) <= m.loose[c] {
+            m.l(c, j)
+        } else {
+            f64::INFINITY
+        }
+    };
+    // One new block: those that improve on what the set gives either class.
+    let mut ones = Vec::new();
+    let mut best_new = [(f64::INFINITY, NONE); 2];
+    for &j in &m.by_pos[n] {
+        let j = j as usize;
+        if t.in_y[j] {
+            continue;
+        }
+        let l = [loss_of(pair[0], j), loss_of(pair[1], j)];
+        for a in 0..2 {
+            if l[a] < best_new[a].0 {
+                best_new[a] = (l[a], j as u32);
+            }
+        }
+        if l[0] < keep[0] || l[1] < keep[1] {
+            ones.push(PairOption {
+                cost: 1,
+                loss: [keep[0].min(l[0]), keep[1].min(l[1])],
+                add: [j as u32, NONE],
+            });
+        }
+    }
+    ones.sort_by(|a, b| {
+        (a.loss[0].total_cmp(&b.loss[0]))
+            .then(a.loss[1].total_cmp(&b.loss[1]))
+            .then(a.add[0].cmp(&b.add[0]))
+    });
+    let mut opts = vec![PairOption {
+        cost: 0,
+        loss: keep,
+        add: [NONE, NONE],
+    }];
+    let mut least = f64::INFINITY;
+    for o in ones {
+        if o.loss[1] < least {
+            least = o.loss[1];
+            opts.push(o);
+        }
+    }
+    let two = [keep[0].min(best_new[0].0), keep[1].min(best_new[1].0)];
+    let distinct = best_new[0].1 != NONE && best_new[1].1 != NONE && best_new[0].1 != best_new[1].1;
+    if distinct
+        && !opts
+            .iter()
+            .any(|o| o.loss[0] <= two[0] && o.loss[1] <= two[1])
+    {
+        opts.push(PairOption {
+            cost: 2,
+            loss: two,
+            add: [best_new[0].1, best_new[1].1],
+        });
+    }
+    opts.retain(|o| o.loss[0].is_finite() && o.loss[1].is_finite());
+    opts
+}
+
+/// The Pareto front (least of both losses) of `points`, thinned evenly to [`PAIR_FRONT`].
+fn pareto_thin(mut points: Vec<PairPoint>) -> Vec<PairPoint> {
+    points.sort_by(|a, b| {
+        a.loss[0]
+            .total_cmp(&b.loss[0])
+            .then(a.loss[1].total_cmp(&b.loss[1]))
+    });
+    let mut front: Vec<PairPoint> = Vec::new();
+    for p in points {
+        if front.last().is_none_or(|q| p.loss[1] < q.loss[1]) {
+            front.push(p);
+        }
+    }
+    if front.len() > PAIR_FRONT {
+        let len = front.len();
+        front = (0..PAIR_FRONT)
+            .map(|i| front[i * (len - 1) / (PAIR_FRONT - 1)])
+            .collect();
+    }
+    front
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::library::generate::{GeneratorParams, generate_instance};
+
+    /// A small instance's model and its greedy set, made minimal.
+    fn start(seed: u64) -> (Model, State) {
+        let p = GeneratorParams {
+            models: 5,
+            blocks: 3,
+            devices: 4,
+            clusters: 2,
+            sharing: 0.3,
+            ..Default::default()
+        };
+        let inst = generate_instance(&p, seed);
+        let cm = Compact::new(&inst);
+        let m = Model::new(&cm);
+        let g = greedy(&inst, &GreedyOptions::default()).unwrap().selection;
+        let mut s = State::new(&m, cm.chosen_of(&inst, &g));
+        let mut sc = Scratch::new(&m);
+        repair(&m, &mut s, &mut sc).unwrap();
+        let mut all = s.blocks();
+        drop_redundant(&m, &mut s, &mut all);
+        (m, s)
+    }
+
+    /// Whether classes `cs` fit their budgets with the set `in_y`.
+    fn fits(m: &Model, in_y: &[bool], cs: &[usize]) -> bool {
+        let t = State::new(m, in_y.to_vec());
+        cs.iter().all(|&c| t.total[c] <= m.budget[c])
+    }
+
+    /// The pair program equals brute force over every set of blocks added back.
+    #[test]
+    fn pair_reinsertion_is_exact() {
+        let mut checked = 0;
+        // Moves that keep the size, fail (never: the pair's own blocks always fit), shrink it.
+        let mut outcomes = [0; 3];
+        for seed in 0..12 {
+            let (m, s) = start(seed);
+            for c1 in 0..m.nc {
+                for c2 in c1 + 1..m.nc {
+                    let mut t = s.clone();
+                    let got = reinsert_pair(&m, &mut t, [c1, c2]).map(|_| t.size);
+                    // Brute force: the set without the pair's own blocks, plus any subset.
+                    let mut base = s.clone();
+                    let own: Vec<usize> = s
+                        .blocks()
+                        .into_iter()
+                        .filter(|&b| {
+                            let n = m.pos[b];
+                            let users: Vec<usize> = m
+                                .users(b)
+                                .iter()
+                                .map(|&c| c as usize)
+                                .filter(|&c| s.arg[c * m.np + n] as usize == b)
+                                .collect();
+                            !users.is_empty() && users.iter().all(|c| [c1, c2].contains(c))
+                        })
+                        .collect();
+                    for &b in &own {
+                        base.remove(&m, b);
+                    }
+                    let free: Vec<usize> = (0..m.nb).filter(|&b| !base.in_y[b]).collect();
+                    assert!(free.len() <= 16, "instance too large for brute force");
+                    let mut best = usize::MAX;
+                    for mask in 0u32..1 << free.len() {
+                        let mut in_y = base.in_y.clone();
+                        for (i, &b) in free.iter().enumerate() {
+                            in_y[b] |= mask >> i & 1 == 1;
+                        }
+                        if fits(&m, &in_y, &[c1, c2]) {
+                            best = best.min(base.size + mask.count_ones() as usize);
+                        }
+                    }
+                    let want = (best <= s.size).then_some(best);
+                    assert_eq!(got, want, "seed {seed}, pair ({c1}, {c2})");
+                    outcomes[usize::from(got.is_none())
+                        + usize::from(got.is_some_and(|g| g < s.size)) * 2] += 1;
+                    if let Some(size) = got {
+                        assert!(t.feasible(&m), "seed {seed}: infeasible after the move");
+                        assert!(size <= s.size);
+                    }
+                    checked += 1;
+                }
+            }
+        }
+        assert!(checked >= 30, "only {checked} pairs");
+        assert!(
+            outcomes[2] > 0,
+            "no pair move shrinks the set: {outcomes:?}"
+        );
+    }
+
+    /// The re-cover of one position equals brute force over the position's block sets.
+    #[test]
+    fn position_recover_is_exact() {
+        let mut smaller = 0;
+        for seed in 0..12 {
+            let (m, minimal) = start(seed);
+            // From the minimal greedy set and from the whole library.
+            for s in [minimal, State::new(&m, vec![true; m.nb])] {
+                for n in 0..m.np {
+                    let mut t = s.clone();
+                    recover_position(&m, &mut t, n, usize::MAX);
+                    assert!(t.feasible(&m), "seed {seed}, position {n}");
+                    let here =
+                        |st: &State| m.by_pos[n].iter().filter(|&&b| st.in_y[b as usize]).count();
+                    let blocks = &m.by_pos[n];
+                    let mut best = usize::MAX;
+                    for mask in 1u32..1 << blocks.len() {
+                        let mut in_y = s.in_y.clone();
+                        for (i, &b) in blocks.iter().enumerate() {
+                            in_y[b as usize] = mask >> i & 1 == 1;
+                        }
+                        if fits(&m, &in_y, &(0..m.nc).collect::<Vec<_>>()) {
+                            best = best.min(mask.count_ones() as usize);
+                        }
+                    }
+                    assert_eq!(here(&t), best, "seed {seed}, position {n}");
+                    smaller += usize::from(best < here(&s));
+                }
+            }
+        }
+        assert!(smaller > 0, "no position could be re-covered smaller");
+    }
 }
