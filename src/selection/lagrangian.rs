@@ -549,22 +549,28 @@ fn repair(m: &Model, s: &mut State, sc: &mut Scratch) -> Option<Vec<usize>> {
     if e0.iter().all(|&e| e <= 0.0) {
         return Some(added);
     }
-    // Only classes over budget gain: the block's users, filtered by `is_over`.
-    let gain_of = |s: &State, is_over: &[bool], j: usize| -> f64 {
+    // Only classes over budget gain: the fewer of those and the block's users are scanned.
+    let gain_of = |s: &State, over: &[usize], is_over: &[bool], j: usize| -> f64 {
         let n = m.pos[j];
-        let mut g = 0.0;
-        for &c in m.users(j) {
-            let c = c as usize;
-            if !is_over[c] {
-                continue;
-            }
-            let e = s.excess(m, c);
+        let gain = |c: usize| {
             let d = s.cur[c * m.np + n] - m.l(c, j);
-            if d > 0.0 {
-                g += d.min(e) / e0[c];
+            if d > 0.0 && m.l(c, j) <= m.loose[c] {
+                d.min(s.excess(m, c)) / e0[c]
+            } else {
+                0.0
             }
+        };
+        let users = m.users(j);
+        if over.len() <= users.len() {
+            over.iter().map(|&c| gain(c)).sum()
+        } else {
+            users
+                .iter()
+                .map(|&c| c as usize)
+                .filter(|&c| is_over[c])
+                .map(gain)
+                .sum()
         }
-        g
     };
     for c in 0..m.nc {
         let e = e0[c];
@@ -603,7 +609,7 @@ fn repair(m: &Model, s: &mut State, sc: &mut Scratch) -> Option<Vec<usize>> {
         if s.in_y[j] {
             continue;
         }
-        let g = gain_of(s, &is_over, j);
+        let g = gain_of(s, &over, &is_over, j);
         if g <= 0.0 {
             continue;
         }
