@@ -1273,6 +1273,7 @@ fn near_changes(m: &Model, trial: &State, added: &[usize]) -> Vec<usize> {
     }
     near
 }
+
 /// Re-solve position `n` as a set cover with every other position fixed: class `c` may take at
 /// `n` any block whose loss fits what its other positions leave (`budget_c - total_c +
 /// cur_c(n)`, a prefix of its sorted list). Among covers no larger than the current one, the
@@ -1394,19 +1395,21 @@ impl Cover<'_> {
             if self.chosen.contains(&j) {
                 continue;
             }
+            // The classes `j` covers: its users whose usable prefix holds it.
+            let covers: Vec<usize> = self
+                .m
+                .users(j)
+                .iter()
+                .map(|&u| u as usize)
+                .filter(|&u| self.prefix[u].contains(&(j as u32)))
+                .collect();
             self.chosen.push(j);
-            for &u in self.m.users(j) {
-                let u = u as usize;
-                if self.prefix[u].contains(&(j as u32)) {
-                    self.covered[u] += 1;
-                }
+            for &u in &covers {
+                self.covered[u] += 1;
             }
             self.dive();
-            for &u in self.m.users(j) {
-                let u = u as usize;
-                if self.prefix[u].contains(&(j as u32)) {
-                    self.covered[u] -= 1;
-                }
+            for &u in &covers {
+                self.covered[u] -= 1;
             }
             self.chosen.pop();
         }
@@ -1470,17 +1473,18 @@ fn reinsert_pair(m: &Model, s: &mut State, pair: [usize; 2]) -> Option<Vec<usize
     let budget = [m.budget[pair[0]], m.budget[pair[1]]];
     for n in 0..m.np {
         let mut next: Vec<Vec<PairPoint>> = vec![Vec::new(); limit + 1];
+        // Every point of the previous position: (new blocks, index in its front, losses).
+        let from: Vec<(usize, usize, [f64; 2])> = if n == 0 {
+            vec![(0, 0, [0.0, 0.0])]
+        } else {
+            fronts[n - 1]
+                .iter()
+                .enumerate()
+                .flat_map(|(k, f)| f.iter().enumerate().map(move |(i, p)| (k, i, p.loss)))
+                .collect()
+        };
         for (o, opt) in options[n].iter().enumerate() {
-            let from: Vec<(usize, usize, [f64; 2])> = if n == 0 {
-                vec![(0, 0, [0.0, 0.0])]
-            } else {
-                fronts[n - 1]
-                    .iter()
-                    .enumerate()
-                    .flat_map(|(k, f)| f.iter().enumerate().map(move |(i, p)| (k, i, p.loss)))
-                    .collect()
-            };
-            for (k, i, l) in from {
+            for &(k, i, l) in &from {
                 let k2 = k + opt.cost;
                 let loss = [l[0] + opt.loss[0], l[1] + opt.loss[1]];
                 if k2 > limit || loss[0] > budget[0] || loss[1] > budget[1] {
